@@ -1,0 +1,302 @@
+//! How a child becomes the process its parent created: the bootstrap hook that runs before
+//! `main`, the main guard, and the bootstrapping check.
+//!
+//! A `spawn` child is this program executed again with the environment variable [`ENV`] set;
+//! a `forkserver` child is forked by a server that is this program executed with [`ENV`] set to
+//! `forkserver ...`. The [hook](bootstrap_hook) reads (and removes) the variable before `main`:
+//!
+//! * in the server, it runs the server loop, which returns only in each forked child;
+//! * in a child, it keeps the *handover* (where the preparation data is) and returns, so `main`
+//!   re-runs from its start, as CPython re-runs the main module in a `spawn` child. Until the
+//!   child reaches [`main_guard`], it is *bootstrapping*: starting a `spawn` or `forkserver`
+//!   process then is [`Error::Bootstrapping`], which is what stops a program without a guard from
+//!   spawning endlessly. A child that ends `main` without reaching the guard exits with status 1.
+//!
+//! Under a test harness (`cargo test`), `main` is the harness's, so re-running it would re-run the
+//! tests. There the guard is called inside a test, on a thread other than the main thread; the
+//! parent notices and tells its children (`early` entry) to take over in the hook instead.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::context::{self, StartMethod};
+use crate::error::{Error, Result};
+use crate::process::{self, ThisProcess};
+use crate::spawn::Preparation;
+use crate::{exit, forkserver, sys, target, wire};
+
+/// The bootstrap environment variable: `spawn <entry>` or `forkserver <entry>`, where `<entry>`
+/// is `main` (take over at the guard) or `early` (take over before `main`).
+pub(crate) const ENV: &str = "__MULTIPROCESSING_BOOTSTRAP";
+
+/// Where a child takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// At the main guard, after re-running `main` up to it.
+    Main,
+    /// In the hook, before `main` (under a test harness).
+    Early,
+}
+
+impl Entry {
+    fn as_str(self) -> &'static str {
+        match self {
+            Entry::Main => "main",
+            Entry::Early => "early",
+        }
+    }
+}
+
+/// What a new child needs to find its preparation data and its descriptors.
+pub(crate) struct Handover {
+    method: StartMethod,
+    data: HandoverData,
+    /// Descriptors handed to the child, in order.
+    #[allow(dead_code)] // read by the IPC handover
+    fds: Vec<OwnedFd>,
+}
+
+enum HandoverData {
+    /// `spawn`: a socket at this descriptor carries one frame of preparation data; the child
+    /// keeps it open until exit, as the parent's sentinel.
+    Socket(OwnedFd),
+    /// `forkserver`: the server received the data and the fork copied it.
+    Bytes(Vec<u8>),
+}
+
+impl Handover {
+    pub(crate) fn forkserver(prep: Vec<u8>, fds: Vec<OwnedFd>) -> Handover {
+        Handover {
+            method: StartMethod::Forkserver,
+            data: HandoverData::Bytes(prep),
+            fds,
+        }
+    }
+}
+
+/// The handover of a child that has not reached the guard yet.
+static PENDING: Mutex<Option<Handover>> = Mutex::new(None);
+/// Set while a child is bootstrapping: 0 = not bootstrapping, else 1 + the `StartMethod` index.
+static BOOTSTRAPPING: AtomicU8 = AtomicU8::new(0);
+/// A `Bootstrapping` error was returned to the program.
+static BOOTSTRAP_ERROR_RETURNED: AtomicBool = AtomicBool::new(false);
+/// The guard was reached on a thread other than the main thread: children take over early.
+static UNDER_HARNESS: AtomicBool = AtomicBool::new(false);
+/// The main thread, recorded by the hook.
+static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+fn method_code(method: StartMethod) -> u8 {
+    match method {
+        StartMethod::Fork => 1,
+        StartMethod::Spawn => 2,
+        StartMethod::Forkserver => 3,
+    }
+}
+
+fn current_thread() -> usize {
+    // SAFETY: pthread_self has no preconditions.
+    (unsafe { libc::pthread_self() }) as usize
+}
+
+/// The value of [`ENV`] for a `spawn` child.
+pub(crate) fn spawn_value(entry: Entry) -> String {
+    format!("spawn {}", entry.as_str())
+}
+
+/// The value of [`ENV`] for the forkserver.
+pub(crate) fn forkserver_value(entry: Entry) -> String {
+    format!("forkserver {}", entry.as_str())
+}
+
+/// Where the children of this process take over.
+pub(crate) fn entry_for_children() -> Entry {
+    if UNDER_HARNESS.load(Ordering::Relaxed) {
+        Entry::Early
+    } else {
+        Entry::Main
+    }
+}
+
+/// Runs before `main` in every program that links this crate. Does nothing unless [`ENV`] is set.
+///
+/// SAFETY (of the `unsafe` ctor): it runs before `main`, on the only thread; it touches only this
+/// crate's statics, the environment and descriptors 3 and up that the parent set up for it.
+#[ctor::ctor(unsafe)]
+fn bootstrap_hook() {
+    MAIN_THREAD.store(current_thread(), Ordering::Relaxed);
+    let Some(value) = std::env::var_os(ENV) else {
+        return;
+    };
+    // SAFETY: before `main` there is one thread, so nothing reads the environment concurrently.
+    unsafe { std::env::remove_var(ENV) };
+    let value = value.to_string_lossy().into_owned();
+    let mut words = value.split(' ');
+    let (role, entry) = (words.next(), words.next());
+    let entry = match entry {
+        Some("main") => Entry::Main,
+        Some("early") => Entry::Early,
+        _ => fail(&format!("malformed {ENV}={value:?}")),
+    };
+    // SAFETY: the parent placed this descriptor at 3 for us (see `spawn::spawn_program`); nothing
+    // else in this fresh process owns it.
+    let fd3 = unsafe { sys::adopt(3) };
+    let handover = match role {
+        Some("spawn") => Handover {
+            method: StartMethod::Spawn,
+            data: HandoverData::Socket(fd3),
+            fds: Vec::new(),
+        },
+        Some("forkserver") => forkserver::serve(fd3),
+        _ => fail(&format!("malformed {ENV}={value:?}")),
+    };
+    if entry == Entry::Early {
+        UNDER_HARNESS.store(true, Ordering::Relaxed);
+        take_over(handover);
+    }
+    BOOTSTRAPPING.store(method_code(handover.method), Ordering::Relaxed);
+    *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover);
+    // SAFETY: registering a plain `extern "C"` function.
+    unsafe { libc::atexit(exit_without_guard) };
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("multiprocessing: {message}");
+    // SAFETY: ending the process is the intent.
+    unsafe { libc::_exit(1) }
+}
+
+/// At exit of a child that never reached the guard: its target never ran, so it failed.
+extern "C" fn exit_without_guard() {
+    if BOOTSTRAPPING.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    if !BOOTSTRAP_ERROR_RETURNED.load(Ordering::Relaxed) {
+        let message = b"multiprocessing: this child re-ran main() to its end without reaching \
+            multiprocessing::main_guard(), so its target never ran. Call main_guard() first \
+            thing in main().\n";
+        // SAFETY: a write of a static buffer to stderr; `_exit` ends the process. No TLS, no lock:
+        // this runs after main's thread-locals may have been destroyed.
+        unsafe { libc::write(2, message.as_ptr().cast(), message.len()) };
+    }
+    // SAFETY: as above.
+    unsafe { libc::_exit(1) }
+}
+
+/// The main guard: Python's `if __name__ == '__main__':`, as a call.
+///
+/// Call it first thing in `main`. In the main process it returns at once. In a `spawn` or
+/// `forkserver` child, which re-runs `main` from its start, it takes over: it runs the target the
+/// parent asked for and exits with its exit code; it never returns there. Code before the guard
+/// runs in every such child, as a Python module's top level does.
+///
+/// ```no_run
+/// #[multiprocessing::target]
+/// fn work() {}
+///
+/// fn main() -> multiprocessing::Result<()> {
+///     // Here: runs in the main process and again in every spawn/forkserver child.
+///     multiprocessing::main_guard();
+///     // Here: runs only in the main process.
+///     let p = multiprocessing::Process::new(work, ());
+///     p.start()?;
+///     p.join()
+/// }
+/// ```
+///
+/// In a test (`cargo test`), call it first thing in each test that starts processes; children
+/// then take over before the test harness's `main` instead.
+pub fn main_guard() {
+    let pending = PENDING.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(handover) = pending {
+        take_over(handover);
+    }
+    if current_thread() != MAIN_THREAD.load(Ordering::Relaxed) {
+        UNDER_HARNESS.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The check CPython makes before preparing a `spawn`/`forkserver` child
+/// (`spawn._check_not_importing_main`).
+pub(crate) fn check_not_bootstrapping(_method: StartMethod) -> Result<()> {
+    let method = match BOOTSTRAPPING.load(Ordering::Relaxed) {
+        0 => return Ok(()),
+        2 => "spawn",
+        _ => "forkserver",
+    };
+    BOOTSTRAP_ERROR_RETURNED.store(true, Ordering::Relaxed);
+    Err(Error::Bootstrapping { method })
+}
+
+/// In a `fork` child: not bootstrapping, whatever the parent was (an atomic store, so
+/// async-signal-safe).
+pub(crate) fn mark_started_by_fork() {
+    BOOTSTRAPPING.store(0, Ordering::Relaxed);
+}
+
+/// Becomes the child described by `handover`: runs its target and exits.
+fn take_over(handover: Handover) -> ! {
+    BOOTSTRAPPING.store(0, Ordering::Relaxed);
+    let method = handover.method;
+    let bytes = match &handover.data {
+        HandoverData::Bytes(bytes) => Ok(bytes.clone()),
+        HandoverData::Socket(socket) => match sys::read_frame(socket.as_fd()) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err("the parent closed the connection before sending it".to_owned()),
+            Err(err) => Err(err.to_string()),
+        },
+    };
+    let preparation: Preparation = match bytes
+        .map_err(|reason| Error::Deserialization {
+            what: "the preparation data".to_owned(),
+            reason,
+        })
+        .and_then(|bytes| wire::decode(&bytes, || "the preparation data".to_owned()))
+    {
+        Ok(preparation) => preparation,
+        Err(err) => fail(&format!("a {method} child could not start: {err}")),
+    };
+    // The spawn socket stays open until exit: the parent's sentinel. Its descriptor is
+    // close-on-exec, so programs this child executes do not hold it.
+    std::mem::forget(handover);
+
+    *process::this() = ThisProcess {
+        name: preparation.name.clone(),
+        identity: preparation.identity.clone(),
+        daemon: preparation.daemon,
+        parent: Some(preparation.parent.clone()),
+        next_child: 1,
+        children: Vec::new(),
+    };
+    context::inherit_default(Some(preparation.default_method));
+
+    let code = match target::lookup(&preparation.target) {
+        Some(entry) => run_target(|| {
+            (entry.run)(&preparation.args).unwrap_or_else(|err| {
+                eprintln!("multiprocessing: {err}");
+                1
+            })
+        }),
+        None => {
+            eprintln!(
+                "multiprocessing: this program has no registered target '{}': was the child \
+                 started from a different build of the program?",
+                preparation.target
+            );
+            1
+        }
+    };
+    exit::exit_child(code)
+}
+
+/// Runs a child's target: `Ok` is its exit code; a panic is exit code 1, with the panic message
+/// on stderr after a `Process <name>:` line, as CPython prints `Process Process-1:` before a
+/// traceback.
+pub(crate) fn run_target(target: impl FnOnce() -> i32) -> i32 {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("Process {}:", process::this().display_name());
+        previous(info);
+    }));
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)).unwrap_or(1)
+}

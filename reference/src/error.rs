@@ -1,0 +1,150 @@
+//! The crate's error type: one enum whose variants carry the meaning of the Python exception
+//! `multiprocessing` raises in the same situation.
+
+use std::io;
+
+/// Everything that can go wrong in this crate.
+///
+/// Each variant names the Python equivalent in its documentation; the messages follow CPython's
+/// wording where CPython has one and then say how to fix the problem.
+///
+/// ```
+/// use multiprocessing::Error;
+/// let err = multiprocessing::get_context(Some("thread")).unwrap_err();
+/// assert!(matches!(err, Error::UnknownContext(_)));
+/// assert_eq!(err.to_string(), "cannot find context for 'thread'");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A spawned child tried to start a process while it was still re-running `main` before the
+    /// guard (CPython: `RuntimeError` from `spawn._check_not_importing_main`).
+    #[error(
+        "An attempt has been made to start a new process before the current process has finished \
+         its bootstrapping phase. This probably means that you are not using the main guard: a \
+         {method} child re-runs main() from its start, and this one reached Process::start() \
+         before reaching multiprocessing::main_guard(). Fix: call multiprocessing::main_guard() \
+         first thing in main(), before any code that starts a process (Python's \
+         `if __name__ == '__main__':` idiom)."
+    )]
+    Bootstrapping {
+        /// The start method that created this child (`spawn` or `forkserver`).
+        method: &'static str,
+    },
+
+    /// A target or an argument cannot be serialized to cross a process boundary (CPython:
+    /// `pickle.PicklingError`, `TypeError: cannot pickle ...`, `AttributeError: Can't pickle local
+    /// object`). Returned by `start` in the parent before any process is created.
+    #[error("cannot serialize {what}: {reason}")]
+    Serialization {
+        /// What could not be serialized, e.g. `the argument of target 'app::work'`.
+        what: String,
+        /// Why, including how to fix it where we know.
+        reason: String,
+    },
+
+    /// A value received from another process could not be deserialized (CPython: an
+    /// `UnpicklingError` in the receiver).
+    #[error("cannot deserialize {what}: {reason}")]
+    Deserialization {
+        /// What was being deserialized, naming the expected type.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// `start` on a process that was already started (CPython: `AssertionError: cannot start a
+    /// process twice`).
+    #[error("cannot start a process twice")]
+    AlreadyStarted,
+
+    /// `join`, `terminate` or `kill` on a process that was never started (CPython:
+    /// `AssertionError: can only join a started process`).
+    #[error("can only {operation} a started process: call start() first")]
+    NotStarted {
+        /// The operation that was attempted.
+        operation: &'static str,
+    },
+
+    /// Changing a setting of a process after `start` (CPython: `AssertionError: process has
+    /// already started`).
+    #[error("process has already started: set {setting} before calling start()")]
+    AlreadyRunning {
+        /// The setting that was changed too late.
+        setting: &'static str,
+    },
+
+    /// Any use of a closed process (CPython: `ValueError: process object is closed`).
+    #[error("process object is closed")]
+    Closed,
+
+    /// `close` on a process that is still running (CPython: `ValueError`).
+    #[error(
+        "Cannot close a process while it is still running. You should first call join() or \
+         terminate()."
+    )]
+    StillRunning,
+
+    /// A daemonic process tried to start a child (CPython: `AssertionError`).
+    #[error(
+        "daemonic processes are not allowed to have children: start this process with \
+         daemon=false if it needs children of its own"
+    )]
+    DaemonicChildren,
+
+    /// `get_context`/`set_start_method` with a name that is no start method (CPython:
+    /// `ValueError: cannot find context for 'x'`).
+    #[error("cannot find context for '{0}'")]
+    UnknownContext(String),
+
+    /// A start method this platform does not have, such as `fork` on Windows (CPython:
+    /// `ValueError: cannot find context for 'fork'`).
+    #[error(
+        "cannot find context for '{method}': the {method} start method is not available on \
+         {platform}; use one of: {available}"
+    )]
+    UnsupportedStartMethod {
+        /// The start method asked for.
+        method: &'static str,
+        /// This platform's name.
+        platform: &'static str,
+        /// The start methods this platform has, comma-separated.
+        available: String,
+    },
+
+    /// `set_start_method` a second time without `force` (CPython: `RuntimeError: context has
+    /// already been set`).
+    #[error(
+        "context has already been set: set_start_method() may be called once, before any process \
+         starts; pass force=true to change it, or use get_context() for a second method"
+    )]
+    ContextAlreadySet,
+
+    /// An operating-system call failed.
+    #[error("{operation} failed: {source}")]
+    Os {
+        /// What the crate was doing.
+        operation: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn os(operation: &'static str, source: impl Into<io::Error>) -> Self {
+        Error::Os {
+            operation,
+            source: source.into(),
+        }
+    }
+}
+
+impl From<nix::Error> for Error {
+    fn from(errno: nix::Error) -> Self {
+        Error::os("a system call", io::Error::from(errno))
+    }
+}

@@ -1,0 +1,315 @@
+//! The `forkserver` start method.
+//!
+//! On first use the parent starts a server the way it spawns a child: this program is executed
+//! again, and the bootstrap hook (which runs *before* `main`) sees that it is to be the server and
+//! never returns. The server is single-threaded and forks one child per request. Each forked child
+//! *returns* from the hook and enters `main` exactly as a spawned child does, so code before the
+//! main guard re-runs in every forkserver child, as CPython's forkserver children re-run the main
+//! module. Only the guard takes the child over.
+//!
+//! The parent and the server share one private `AF_UNIX` socket pair, created before the server
+//! exists, so no other process can connect, and no authentication key is needed (CPython listens on
+//! a named socket and authenticates with HMAC). A request is a frame of preparation data with, as
+//! `SCM_RIGHTS`, a fresh *status socket* and the descriptors the child is handed. The server writes
+//! the child's pid to the status socket, and later its exit code; the parent keeps the other end
+//! as the child's sentinel. When the parent ends, even by `SIGKILL`, its end of the control
+//! socket closes and the server exits at once: it never outlives the program that started it.
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+use crate::bootstrap::{self, Handover};
+use crate::error::{Error, Result};
+use crate::popen::{self, Popen, Reaper};
+use crate::spawn::{self, Prepared};
+use crate::sys;
+
+/// The most descriptors one request may carry.
+const MAX_FDS: usize = 64;
+
+/// The parent's handle on its server.
+pub(crate) struct Server {
+    control: OwnedFd,
+    pid: Pid,
+    /// The process that started the server; a `fork` child must start its own.
+    owner: u32,
+}
+
+static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+
+fn server_slot() -> MutexGuard<'static, Option<Server>> {
+    SERVER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Locks the server handle across `fork()` (see `fork::start`).
+pub(crate) fn lock_for_fork() -> MutexGuard<'static, Option<Server>> {
+    server_slot()
+}
+
+/// In a `fork` child: the parent's server is not ours. Closes our copy of its control socket
+/// (`close()` only: async-signal-safe, and `Server` owns no heap memory).
+pub(crate) fn forget_in_fork_child(slot: &mut Option<Server>) {
+    *slot = None;
+}
+
+/// Asks the server (started now if needed) for a child and hands it its preparation data.
+pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
+    let (status, status_for_server) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
+    {
+        let mut slot = server_slot();
+        let me = std::process::id();
+        if slot.as_ref().is_none_or(|server| server.owner != me) {
+            *slot = Some(launch()?);
+        }
+        let server = slot.as_ref().expect("just set");
+        if let Err(err) = send_request(server.control.as_fd(), &prepared.bytes, &[status_for_server.as_raw_fd()]) {
+            // The server is gone (killed by someone?): forget it; the next start makes a new one.
+            let pid = server.pid;
+            if let Some(server) = slot.take() {
+                drop(server.control);
+                let _ = waitpid(pid, None);
+            }
+            return Err(Error::os("sending a request to the forkserver", err));
+        }
+    }
+    drop(status_for_server);
+    let mut pid = [0u8; 4];
+    match sys::read_exact(status.as_fd(), &mut pid) {
+        Ok(true) if i32::from_le_bytes(pid) > 0 => {
+            Ok(Popen::new(Pid::from_raw(i32::from_le_bytes(pid)), status, Reaper::Forkserver))
+        }
+        Ok(true) => Err(Error::os(
+            "fork in the forkserver",
+            io::Error::from_raw_os_error(-i32::from_le_bytes(pid)),
+        )),
+        Ok(false) => Err(Error::os(
+            "starting a forkserver child",
+            io::Error::other("the forkserver closed the status socket without starting the child"),
+        )),
+        Err(err) => Err(Error::os("reading the child's pid from the forkserver", err)),
+    }
+}
+
+fn launch() -> Result<Server> {
+    let (control, control_for_server) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
+    let value = bootstrap::forkserver_value(bootstrap::entry_for_children());
+    let pid = spawn::spawn_program(&value, &[control_for_server.as_raw_fd()])?;
+    Ok(Server {
+        control,
+        pid,
+        owner: std::process::id(),
+    })
+}
+
+/// Stops this process's server, if it started one, and reaps it. Called at exit, after the
+/// children have been joined.
+pub(crate) fn shutdown() {
+    let server = server_slot().take();
+    if let Some(server) = server {
+        if server.owner == std::process::id() {
+            drop(server.control); // EOF: the server exits
+            let _ = waitpid(server.pid, None);
+        }
+    }
+}
+
+fn send_request(control: BorrowedFd<'_>, prep: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    let header = u32::try_from(prep.len())
+        .ok()
+        .filter(|&len| len as usize <= sys::MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "preparation data larger than 1 GiB"))?
+        .to_le_bytes();
+    let rights = [ControlMessage::ScmRights(fds)];
+    let iov = [IoSlice::new(&header), IoSlice::new(prep)];
+    let sent = loop {
+        match sendmsg::<()>(control.as_raw_fd(), &iov, &rights, no_sigpipe(), None) {
+            Ok(n) => break n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+    };
+    // A short send delivered the descriptors with its first bytes; send the rest plainly.
+    let total = header.len() + prep.len();
+    if sent < total {
+        let mut rest = Vec::with_capacity(total - sent);
+        rest.extend_from_slice(&header[sent.min(4)..]);
+        rest.extend_from_slice(&prep[sent.saturating_sub(4)..]);
+        sys::write_all(control, &rest)?;
+    }
+    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn no_sigpipe() -> MsgFlags {
+    MsgFlags::MSG_NOSIGNAL
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn no_sigpipe() -> MsgFlags {
+    MsgFlags::empty()
+}
+
+/// Reads one request: `None` when the parent has gone.
+fn recv_request(control: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut header = [0u8; 4];
+    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut fds = Vec::new();
+    let mut got = 0;
+    while got < header.len() {
+        let mut iov = [IoSliceMut::new(&mut header[got..])];
+        let msg = match recvmsg::<()>(control.as_raw_fd(), &mut iov, Some(&mut cmsg), cloexec_flag()) {
+            Ok(msg) => msg,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        };
+        for message in msg.cmsgs().map_err(io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(received) = message {
+                // SAFETY: SCM_RIGHTS just installed these descriptors in this process; we own them.
+                fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+            }
+        }
+        if msg.bytes == 0 {
+            return Ok(None);
+        }
+        got += msg.bytes;
+    }
+    let len = u32::from_le_bytes(header) as usize;
+    if len > sys::MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt forkserver request"));
+    }
+    let mut prep = vec![0; len];
+    if len > 0 && !sys::read_exact(control, &mut prep)? {
+        return Ok(None);
+    }
+    for fd in &fds {
+        sys::set_cloexec(fd.as_raw_fd(), true)?;
+    }
+    Ok(Some((prep, fds)))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn cloexec_flag() -> MsgFlags {
+    MsgFlags::MSG_CMSG_CLOEXEC
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn cloexec_flag() -> MsgFlags {
+    MsgFlags::empty()
+}
+
+/// The write end of the server's self-pipe, for the `SIGCHLD` handler.
+static SIGCHLD_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_sigchld(_: libc::c_int) {
+    // Async-signal-safe: errno is saved and restored; write() to a non-blocking pipe is the only
+    // call (a full pipe already means "children to reap").
+    let saved = nix::errno::Errno::last_raw();
+    let fd = SIGCHLD_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: a one-byte write from a static buffer to a descriptor the server keeps open.
+    unsafe { libc::write(fd, b"c".as_ptr().cast(), 1) };
+    nix::errno::Errno::set_raw(saved);
+}
+
+/// The server loop. Runs in the bootstrap hook of the exec'd server process, before `main`, with
+/// one thread. Returns only in a forked child, with the handover the child needs; the server
+/// itself exits when the parent's end of `control` closes.
+pub(crate) fn serve(control: OwnedFd) -> Handover {
+    match serve_inner(control) {
+        Ok(handover) => handover,
+        Err(err) => {
+            eprintln!("multiprocessing: the forkserver failed: {err}");
+            // SAFETY: ending this process immediately is the intent.
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
+    use nix::fcntl::OFlag;
+    let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    SIGCHLD_PIPE.store(wake_w.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+    let handler = SigAction::new(SigHandler::Handler(on_sigchld), SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP, SigSet::empty());
+    // SAFETY: the handler only calls async-signal-safe functions (see `on_sigchld`).
+    unsafe { sigaction(Signal::SIGCHLD, &handler) }?;
+
+    // Each running child's status socket, by pid.
+    let mut children: HashMap<i32, OwnedFd> = HashMap::new();
+    loop {
+        let mut fds = [
+            nix::poll::PollFd::new(control.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(wake_r.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+        let control_ready = fds[0].any().unwrap_or(false);
+        let wake_ready = fds[1].any().unwrap_or(false);
+        if wake_ready {
+            let mut sink = [0u8; 64];
+            while matches!(nix::unistd::read(wake_r.as_raw_fd(), &mut sink), Ok(n) if n > 0) {}
+            reap(&mut children);
+        }
+        if !control_ready {
+            continue;
+        }
+        let Some((prep, mut handed)) = recv_request(control.as_fd())? else {
+            // The parent is gone. Children already started run on, as CPython's do.
+            // SAFETY: ending the server is the intent; nothing is left to flush.
+            unsafe { libc::_exit(0) }
+        };
+        if handed.is_empty() {
+            continue; // a malformed request: no status socket to answer on
+        }
+        let status = handed.remove(0);
+        // SAFETY: the server is single-threaded, so the child may run any code; what it does
+        // before returning is listed at the `Child` arm.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                // Back to a plain process: default SIGCHLD, and no descriptor of the server's.
+                let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+                // SAFETY: restoring the default disposition.
+                let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
+                drop((control, wake_r, wake_w, status));
+                children.clear(); // closes the other children's status sockets
+                sys::stdin_to_dev_null();
+                return Ok(Handover::forkserver(prep, handed));
+            }
+            Ok(ForkResult::Parent { child }) => {
+                if sys::write_all(status.as_fd(), &child.as_raw().to_le_bytes()).is_ok() {
+                    children.insert(child.as_raw(), status);
+                }
+            }
+            Err(errno) => {
+                let _ = sys::write_all(status.as_fd(), &(-(errno as i32)).to_le_bytes());
+            }
+        }
+        // Reap now too: a child may have ended before it was in the table.
+        reap(&mut children);
+    }
+}
+
+/// Reports every ended child's exit code on its status socket.
+fn reap(children: &mut HashMap<i32, OwnedFd>) {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(status) => {
+                let (Some(pid), Some(code)) = (status.pid(), popen::exit_code(status)) else {
+                    continue;
+                };
+                if let Some(socket) = children.remove(&pid.as_raw()) {
+                    let _ = sys::write_all(socket.as_fd(), &code.to_le_bytes());
+                }
+            }
+        }
+    }
+}

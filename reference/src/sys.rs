@@ -1,0 +1,191 @@
+//! Small, careful wrappers over the system calls the start methods share.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+/// Writes all of `bytes`, retrying on `EINTR` and short writes. Uses `send(MSG_NOSIGNAL)` on
+/// sockets so a vanished reader is `EPIPE`, never a `SIGPIPE` (the forkserver runs before Rust's
+/// runtime has set `SIGPIPE` to ignored).
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid buffer of `bytes.len()` bytes; `fd` is open for the call.
+        let n = unsafe {
+            libc::send(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), send_flags())
+        };
+        let n = if n < 0 && Errno::last() == Errno::ENOTSOCK {
+            // SAFETY: as above; `fd` is not a socket, so plain `write`.
+            unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) }
+        } else {
+            n
+        };
+        match n {
+            n if n > 0 => bytes = &bytes[n as usize..],
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            _ if Errno::last() == Errno::EINTR => {}
+            _ => return Err(io::Error::last_os_error()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_flags() -> libc::c_int {
+    libc::MSG_NOSIGNAL
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn send_flags() -> libc::c_int {
+    0
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` if the peer closed before the first byte.
+pub(crate) fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        match nix::unistd::read(fd.as_raw_fd(), &mut buf[done..]) {
+            Ok(0) if done == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => done += n,
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(true)
+}
+
+/// Largest frame we accept; a length beyond it is a corrupt stream, not an allocation request.
+pub(crate) const MAX_FRAME: usize = 1 << 30;
+
+/// Writes a frame: a little-endian `u32` length, then the bytes.
+pub(crate) fn write_frame(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|&len| len as usize <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame larger than 1 GiB"))?;
+    let mut buf = Vec::with_capacity(4 + bytes.len());
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(bytes);
+    write_all(fd, &buf)
+}
+
+/// Reads a frame written by [`write_frame`]; `Ok(None)` at a clean end of stream.
+pub(crate) fn read_frame(fd: BorrowedFd<'_>) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    if !read_exact(fd, &mut len)? {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("corrupt frame: length {len} exceeds the 1 GiB limit"),
+        ));
+    }
+    let mut buf = vec![0; len];
+    if len > 0 && !read_exact(fd, &mut buf)? {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(Some(buf))
+}
+
+/// Waits until `fd` is readable (or hung up); `timeout` `None` waits forever. Returns whether it
+/// became ready.
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let remaining = match deadline {
+            None => PollTimeout::NONE,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Round up so a short timeout still sleeps rather than spinning.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, remaining) {
+            Ok(0) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
+            Ok(0) => {}
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}
+
+/// Opens `/dev/null` read-only onto fd 0, as CPython's child bootstrap does for `stdin`.
+///
+/// Async-signal-safe: only `open`, `dup2` and `close`, no allocation (the path is a C literal).
+pub(crate) fn stdin_to_dev_null() {
+    // SAFETY: a NUL-terminated literal path; plain fd syscalls with no memory handed over.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd >= 0 && fd != 0 {
+            libc::dup2(fd, 0);
+            libc::close(fd);
+        }
+    }
+}
+
+/// Sets or clears `FD_CLOEXEC`.
+pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let flags = if on { FdFlag::FD_CLOEXEC } else { FdFlag::empty() };
+    fcntl(fd, FcntlArg::F_SETFD(flags))?;
+    Ok(())
+}
+
+/// A connected `AF_UNIX` stream socket pair, both ends close-on-exec.
+pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockType};
+    let flags = cloexec_sock_flag();
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, flags)?;
+    if flags.is_empty() {
+        set_cloexec(a.as_raw_fd(), true)?;
+        set_cloexec(b.as_raw_fd(), true)?;
+    }
+    Ok((a, b))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn cloexec_sock_flag() -> nix::sys::socket::SockFlag {
+    nix::sys::socket::SockFlag::SOCK_CLOEXEC
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn cloexec_sock_flag() -> nix::sys::socket::SockFlag {
+    nix::sys::socket::SockFlag::empty()
+}
+
+/// Takes ownership of an inherited descriptor number.
+///
+/// # Safety
+/// `fd` must be open and owned by nobody else in this process.
+pub(crate) unsafe fn adopt(fd: RawFd) -> OwnedFd {
+    // SAFETY: guaranteed by the caller.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// The number of threads in this process, if the platform tells.
+pub(crate) fn thread_count() -> Option<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        std::fs::read_dir("/proc/self/task").ok().map(|dir| dir.count())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        None
+    }
+}
+
+/// Flushes Rust's stdout and stderr so a `fork` child does not print the parent's buffered text
+/// again (CPython's `util._flush_std_streams()` before `fork`).
+pub(crate) fn flush_std_streams() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
