@@ -55,6 +55,8 @@ pub(crate) struct Handover {
     /// Descriptors handed to the child, in order.
     #[allow(dead_code)] // read by the IPC handover
     fds: Vec<OwnedFd>,
+    /// `forkserver`: the status socket, where the child reports its own exit code.
+    report: Option<OwnedFd>,
 }
 
 enum HandoverData {
@@ -66,11 +68,12 @@ enum HandoverData {
 }
 
 impl Handover {
-    pub(crate) fn forkserver(prep: Vec<u8>, fds: Vec<OwnedFd>) -> Handover {
+    pub(crate) fn forkserver(prep: Vec<u8>, fds: Vec<OwnedFd>, report: OwnedFd) -> Handover {
         Handover {
             method: StartMethod::Forkserver,
             data: HandoverData::Bytes(prep),
             fds,
+            report: Some(report),
         }
     }
 }
@@ -146,6 +149,7 @@ fn bootstrap_hook() {
             method: StartMethod::Spawn,
             data: HandoverData::Socket(fd3),
             fds: Vec::new(),
+            report: None,
         },
         Some("forkserver") => forkserver::serve(fd3),
         _ => fail(&format!("malformed {ENV}={value:?}")),
@@ -258,7 +262,7 @@ fn take_over(handover: Handover) -> ! {
     };
     // The spawn socket stays open until exit: the parent's sentinel. Its descriptor is
     // close-on-exec, so programs this child executes do not hold it.
-    std::mem::forget(handover);
+    std::mem::forget(handover.data);
 
     *process::this() = ThisProcess {
         name: preparation.name.clone(),
@@ -269,6 +273,10 @@ fn take_over(handover: Handover) -> ! {
         children: Vec::new(),
     };
     context::inherit_default(Some(preparation.default_method));
+    install_panic_hook();
+    if let Some(report) = handover.report {
+        exit::report_exit_code_to(report);
+    }
 
     let code = match target::lookup(&preparation.target) {
         Some(entry) => run_target(|| {
@@ -290,13 +298,24 @@ fn take_over(handover: Handover) -> ! {
 }
 
 /// Runs a child's target: `Ok` is its exit code; a panic is exit code 1, with the panic message
-/// on stderr after a `Process <name>:` line, as CPython prints `Process Process-1:` before a
-/// traceback.
+/// on stderr after a `Process <name>:` line (see [`install_panic_hook`]).
 pub(crate) fn run_target(target: impl FnOnce() -> i32) -> i32 {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        eprintln!("Process {}:", process::this().display_name());
-        previous(info);
-    }));
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)).unwrap_or(1)
+}
+
+/// In a child, a panic message is preceded by `Process <name>:`, as CPython prints
+/// `Process Process-1:` before a traceback. Installed once, in the parent before its first child
+/// (so a `fork` child inherits it without allocating) and in each spawned child; it chains to the
+/// hook that was there before.
+pub(crate) fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(name) = process::child_name() {
+                eprintln!("Process {name}:");
+            }
+            previous(info);
+        }));
+    });
 }

@@ -14,7 +14,7 @@ use std::io;
 /// assert!(matches!(err, Error::UnknownContext(_)));
 /// assert_eq!(err.to_string(), "cannot find context for 'thread'");
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A spawned child tried to start a process while it was still re-running `main` before the
@@ -131,10 +131,43 @@ pub enum Error {
     },
 }
 
+/// `kind: message`, so that `unwrap()` and `fn main() -> Result<..>` show the message, which says
+/// how to fix the problem.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {self}", self.kind())
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The error's kind in the conformance spec's vocabulary (`conformance/SPEC.md`, 0.2): the
+    /// variant's name, and `Os` for an operating-system failure.
+    ///
+    /// ```
+    /// let err = multiprocessing::set_start_method(Some("nope"), true).unwrap_err();
+    /// assert_eq!(err.kind(), "UnknownContext");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Bootstrapping { .. } => "Bootstrapping",
+            Error::Serialization { .. } => "Serialization",
+            Error::Deserialization { .. } => "Deserialization",
+            Error::AlreadyStarted => "AlreadyStarted",
+            Error::NotStarted { .. } => "NotStarted",
+            Error::AlreadyRunning { .. } => "AlreadyRunning",
+            Error::Closed => "Closed",
+            Error::StillRunning => "StillRunning",
+            Error::DaemonicChildren => "DaemonicChildren",
+            Error::UnknownContext(_) => "UnknownContext",
+            Error::UnsupportedStartMethod { .. } => "UnknownContext",
+            Error::ContextAlreadySet => "ContextAlreadySet",
+            Error::Os { .. } => "Os",
+        }
+    }
+
     pub(crate) fn os(operation: &'static str, source: impl Into<io::Error>) -> Self {
         Error::Os {
             operation,

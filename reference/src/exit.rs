@@ -1,6 +1,8 @@
 //! What happens when a process ends (CPython's `util._exit_function`): daemonic children are
 //! terminated, the others joined, and this process's forkserver is stopped.
 
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Once;
 
 use crate::process::active_children;
@@ -24,6 +26,9 @@ extern "C" fn at_exit() {
 
 /// Terminates daemonic children, joins the others, stops the forkserver.
 pub(crate) fn exit_function() {
+    if crate::process::this().children.is_empty() && !forkserver::running() {
+        return;
+    }
     let children = active_children();
     for child in children.iter().filter(|child| child.daemon()) {
         let _ = child.terminate();
@@ -34,11 +39,28 @@ pub(crate) fn exit_function() {
     forkserver::shutdown();
 }
 
+/// Where a `forkserver` child reports its exit code itself, or -1.
+static EXIT_REPORT: AtomicI32 = AtomicI32::new(-1);
+
+/// A `forkserver` child writes its exit code to its status socket just before `_exit`, so the
+/// parent's `join` does not wait for the server to be woken by `SIGCHLD` and reap it (the server
+/// still reports after reaping; the parent keeps the first report, and a child killed by a signal
+/// is reported by the server alone).
+pub(crate) fn report_exit_code_to(socket: OwnedFd) {
+    EXIT_REPORT.store(socket.into_raw_fd(), Ordering::Relaxed);
+}
+
 /// Ends a child process: the exit function, flushed output, `_exit(code)`. A child never runs the
 /// parent's `atexit` handlers (CPython's children end with `os._exit`).
 pub(crate) fn exit_child(code: i32) -> ! {
     exit_function();
     sys::flush_std_streams();
+    let report = EXIT_REPORT.load(Ordering::Relaxed);
+    if report >= 0 {
+        // SAFETY: the status socket this process owns (see `report_exit_code_to`).
+        let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(report) };
+        let _ = sys::write_all(socket, &crate::forkserver::Status::Exited(code).encode());
+    }
     // SAFETY: ending the process is the intent.
     unsafe { libc::_exit(code) }
 }

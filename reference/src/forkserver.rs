@@ -59,6 +59,54 @@ pub(crate) fn forget_in_fork_child(slot: &mut Option<Server>) {
     *slot = None;
 }
 
+/// A message on a child's status socket: a tag byte and a little-endian `i32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// The server forked the child: its pid.
+    Started(i32),
+    /// The child ended with this exit code (`-N` for signal `N`). Written by the child itself
+    /// just before `_exit`, and by the server after reaping it; the first one counts.
+    Exited(i32),
+    /// The server could not fork: the errno.
+    ForkFailed(i32),
+}
+
+impl Status {
+    pub(crate) fn encode(self) -> [u8; 5] {
+        let (tag, value) = match self {
+            Status::Started(pid) => (b'p', pid),
+            Status::Exited(code) => (b'x', code),
+            Status::ForkFailed(errno) => (b'e', errno),
+        };
+        let mut bytes = [tag, 0, 0, 0, 0];
+        bytes[1..].copy_from_slice(&value.to_le_bytes());
+        bytes
+    }
+
+    /// Reads one message; `Ok(None)` when the socket closed first.
+    pub(crate) fn read(socket: BorrowedFd<'_>) -> io::Result<Option<Status>> {
+        let mut bytes = [0u8; 5];
+        if !sys::read_exact(socket, &mut bytes)? {
+            return Ok(None);
+        }
+        let value = i32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        match bytes[0] {
+            b'p' => Ok(Some(Status::Started(value))),
+            b'x' => Ok(Some(Status::Exited(value))),
+            b'e' => Ok(Some(Status::ForkFailed(value))),
+            tag => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("corrupt forkserver status message (tag {tag:#x})"),
+            )),
+        }
+    }
+}
+
+/// Whether this process has started a forkserver that is still running.
+pub(crate) fn running() -> bool {
+    server_slot().as_ref().is_some_and(|server| server.owner == std::process::id())
+}
+
 /// Asks the server (started now if needed) for a child and hands it its preparation data.
 pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
     let (status, status_for_server) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
@@ -80,20 +128,29 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
         }
     }
     drop(status_for_server);
-    let mut pid = [0u8; 4];
-    match sys::read_exact(status.as_fd(), &mut pid) {
-        Ok(true) if i32::from_le_bytes(pid) > 0 => {
-            Ok(Popen::new(Pid::from_raw(i32::from_le_bytes(pid)), status, Reaper::Forkserver))
+    // The child may report its exit before the server reports its pid: keep that exit code.
+    let mut exited = None;
+    loop {
+        match Status::read(status.as_fd()) {
+            Ok(Some(Status::Started(pid))) => {
+                let popen = Popen::new(Pid::from_raw(pid), status, Reaper::Forkserver);
+                if let Some(code) = exited {
+                    popen.record(code);
+                }
+                return Ok(popen);
+            }
+            Ok(Some(Status::Exited(code))) => exited = exited.or(Some(code)),
+            Ok(Some(Status::ForkFailed(errno))) => {
+                return Err(Error::os("fork in the forkserver", io::Error::from_raw_os_error(errno)))
+            }
+            Ok(None) => {
+                return Err(Error::os(
+                    "starting a forkserver child",
+                    io::Error::other("the forkserver closed the status socket without starting the child"),
+                ))
+            }
+            Err(err) => return Err(Error::os("reading the child's pid from the forkserver", err)),
         }
-        Ok(true) => Err(Error::os(
-            "fork in the forkserver",
-            io::Error::from_raw_os_error(-i32::from_le_bytes(pid)),
-        )),
-        Ok(false) => Err(Error::os(
-            "starting a forkserver child",
-            io::Error::other("the forkserver closed the status socket without starting the child"),
-        )),
-        Err(err) => Err(Error::os("reading the child's pid from the forkserver", err)),
     }
 }
 
@@ -278,18 +335,18 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
                 let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
                 // SAFETY: restoring the default disposition.
                 let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
-                drop((control, wake_r, wake_w, status));
+                drop((control, wake_r, wake_w));
                 children.clear(); // closes the other children's status sockets
                 sys::stdin_to_dev_null();
-                return Ok(Handover::forkserver(prep, handed));
+                return Ok(Handover::forkserver(prep, handed, status));
             }
             Ok(ForkResult::Parent { child }) => {
-                if sys::write_all(status.as_fd(), &child.as_raw().to_le_bytes()).is_ok() {
+                if sys::write_all(status.as_fd(), &Status::Started(child.as_raw()).encode()).is_ok() {
                     children.insert(child.as_raw(), status);
                 }
             }
             Err(errno) => {
-                let _ = sys::write_all(status.as_fd(), &(-(errno as i32)).to_le_bytes());
+                let _ = sys::write_all(status.as_fd(), &Status::ForkFailed(errno as i32).encode());
             }
         }
         // Reap now too: a child may have ended before it was in the table.
@@ -307,7 +364,7 @@ fn reap(children: &mut HashMap<i32, OwnedFd>) {
                     continue;
                 };
                 if let Some(socket) = children.remove(&pid.as_raw()) {
-                    let _ = sys::write_all(socket.as_fd(), &code.to_le_bytes());
+                    let _ = sys::write_all(socket.as_fd(), &Status::Exited(code).encode());
                 }
             }
         }

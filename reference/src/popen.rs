@@ -11,6 +11,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
+use crate::forkserver::Status;
 use crate::sys;
 
 /// How the exit status reaches the parent.
@@ -63,7 +64,7 @@ impl Popen {
         *self.returncode.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn record(&self, code: i32) -> i32 {
+    pub(crate) fn record(&self, code: i32) -> i32 {
         *self.returncode.lock().unwrap_or_else(|p| p.into_inner()) = Some(code);
         code
     }
@@ -126,12 +127,14 @@ impl Popen {
                 {
                     return Ok(None);
                 }
-                let mut code = [0u8; 4];
-                match sys::read_exact(self.sentinel.as_fd(), &mut code) {
-                    Ok(true) => Ok(Some(self.record(i32::from_le_bytes(code)))),
-                    // The server died without reporting: the status is unknowable. CPython's
-                    // forkserver Popen reports 255 in this case.
-                    Ok(false) | Err(_) => Ok(Some(self.record(255))),
+                loop {
+                    match Status::read(self.sentinel.as_fd()) {
+                        Ok(Some(Status::Exited(code))) => return Ok(Some(self.record(code))),
+                        Ok(Some(_)) => continue,
+                        // The server died without reporting: the status is unknowable. CPython's
+                        // forkserver Popen reports 255 in this case.
+                        Ok(None) | Err(_) => return Ok(Some(self.record(255))),
+                    }
                 }
             }
         }

@@ -74,6 +74,12 @@ pub(crate) fn this() -> MutexGuard<'static, ThisProcess> {
     THIS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// This process's name if it is a child (for the panic hook).
+pub(crate) fn child_name() -> Option<String> {
+    let this = this();
+    this.parent.is_some().then(|| this.name.clone())
+}
+
 /// The parent of the current process, as [`parent_process`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParentProcess {
@@ -368,6 +374,7 @@ impl Process {
             Some(context) => context.start_method(),
             None => context::resolve_default(),
         };
+        bootstrap::install_panic_hook();
         let started = self.launch(method, bound, name, daemon);
         let mut state = self.state();
         match started {

@@ -1,0 +1,363 @@
+//! The process model under every start method, in process: each test calls the main guard first,
+//! so children take over before the test harness's `main` (the guard works under `cargo test`).
+//!
+//! Children report facts through files in a temporary directory: IPC is tested elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use multiprocessing::{active_children, get_context, Error, Process, StartMethod};
+use rstest::rstest;
+
+fn ctx(method: &str) -> multiprocessing::Context {
+    multiprocessing::main_guard();
+    get_context(Some(method)).unwrap()
+}
+
+/// Where a child writes what it saw.
+fn report(dir: &Path) -> PathBuf {
+    dir.join("report")
+}
+
+fn read_report(dir: &Path) -> String {
+    std::fs::read_to_string(report(dir)).unwrap_or_default()
+}
+
+#[multiprocessing::target]
+fn returns() {}
+
+#[multiprocessing::target]
+fn panics() {
+    panic!("target failed on purpose");
+}
+
+#[multiprocessing::target]
+fn exits_with(code: i32) {
+    multiprocessing::exit(code);
+}
+
+#[multiprocessing::target]
+fn errs() -> Result<(), String> {
+    Err("an error result".into())
+}
+
+/// Blocks until its parent dies or it is signalled (reads a stdin that is `/dev/null`... so it
+/// waits on a pipe nobody writes to: the read end of a fresh pipe whose write end it also holds).
+#[multiprocessing::target]
+fn blocks() {
+    let (read, _write) = nix::unistd::pipe().unwrap();
+    let mut buf = [0u8; 1];
+    let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&read), &mut buf);
+}
+
+#[multiprocessing::target]
+fn describe(path: PathBuf) {
+    let me = multiprocessing::current_process();
+    let parent = multiprocessing::parent_process().unwrap();
+    let text = format!(
+        "name={} pid={} parent={} parent_pid={} os_ppid={} daemon={}\n",
+        me.name,
+        me.pid,
+        parent.name,
+        parent.pid,
+        std::os::unix::process::parent_id(),
+        me.daemon
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+#[multiprocessing::target]
+fn starts_a_child(path: PathBuf) {
+    let outcome = match Process::new(returns, ()).start() {
+        Ok(()) => "started".to_owned(),
+        Err(err @ Error::DaemonicChildren) => format!("DaemonicChildren: {err}"),
+        Err(err) => format!("other error: {err}"),
+    };
+    std::fs::write(path, outcome).unwrap();
+}
+
+#[rstest]
+fn a_returning_target_exits_0(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(returns, ());
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(0));
+}
+
+#[rstest]
+fn a_panicking_target_exits_1(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(panics, ());
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(1));
+}
+
+#[rstest]
+fn an_err_result_exits_1(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(errs, ());
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(1));
+}
+
+#[rstest]
+fn an_explicit_exit_is_the_exit_code(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(exits_with, (7,));
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(7));
+}
+
+#[rstest]
+#[case::terminate(-15)]
+#[case::kill(-9)]
+fn a_signal_is_a_negative_exit_code(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+    #[case] expected: i32,
+) {
+    let p = ctx(method).process(blocks, ());
+    p.start().unwrap();
+    assert!(p.is_alive().unwrap());
+    if expected == -15 {
+        p.terminate().unwrap();
+    } else {
+        p.kill().unwrap();
+    }
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(expected));
+    assert!(!p.is_alive().unwrap());
+}
+
+#[rstest]
+fn join_with_a_timeout_leaves_a_running_child_running(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(blocks, ());
+    p.start().unwrap();
+    assert!(!p.join_timeout(Duration::from_millis(50)).unwrap());
+    assert_eq!(p.exitcode().unwrap(), None);
+    assert!(p.is_alive().unwrap());
+    p.terminate().unwrap();
+    assert!(p.join_timeout(Duration::from_secs(60)).unwrap());
+    assert_eq!(p.exitcode().unwrap(), Some(-15));
+}
+
+#[rstest]
+fn the_child_knows_its_name_and_its_parent(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = ctx(method).process(describe, (report(dir.path()),)).with_name("Worker-7");
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(0));
+    let me = std::process::id();
+    let child = p.pid().unwrap().unwrap();
+    assert_ne!(child as u32, me);
+    let facts = read_report(dir.path());
+    let os_ppid = if method == "forkserver" {
+        // The OS-level parent is the forkserver: not us.
+        let ppid: u32 = facts.split("os_ppid=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        assert_ne!(ppid, me, "{facts}");
+        ppid
+    } else {
+        me
+    };
+    assert_eq!(
+        facts,
+        format!("name=Worker-7 pid={child} parent=MainProcess parent_pid={me} os_ppid={os_ppid} daemon=false\n")
+    );
+}
+
+#[rstest]
+fn a_context_names_processes_after_its_class(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let name = ctx(method).process(returns, ()).name();
+    let class = match method {
+        "fork" => "ForkProcess-",
+        "spawn" => "SpawnProcess-",
+        _ => "ForkServerProcess-",
+    };
+    assert!(name.starts_with(class), "{name}");
+    assert!(Process::new(returns, ()).name().starts_with("Process-"));
+}
+
+#[rstest]
+fn starting_twice_is_an_error(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(returns, ());
+    p.start().unwrap();
+    assert!(matches!(p.start(), Err(Error::AlreadyStarted)));
+    p.join().unwrap();
+    assert!(matches!(p.start(), Err(Error::AlreadyStarted)));
+}
+
+#[rstest]
+fn joining_or_signalling_before_start_is_an_error(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(returns, ());
+    assert!(matches!(p.join(), Err(Error::NotStarted { operation: "join" })));
+    assert_eq!(p.join().unwrap_err().to_string(), "can only join a started process: call start() first");
+    assert!(matches!(p.terminate(), Err(Error::NotStarted { .. })));
+    assert!(matches!(p.kill(), Err(Error::NotStarted { .. })));
+    assert_eq!(p.pid().unwrap(), None);
+    assert_eq!(p.exitcode().unwrap(), None);
+    assert!(!p.is_alive().unwrap());
+}
+
+#[rstest]
+fn a_closed_process_refuses_everything(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(blocks, ());
+    p.start().unwrap();
+    assert!(matches!(p.close(), Err(Error::StillRunning)));
+    p.kill().unwrap();
+    p.join().unwrap();
+    p.close().unwrap();
+    assert!(matches!(p.pid(), Err(Error::Closed)));
+    assert!(matches!(p.exitcode(), Err(Error::Closed)));
+    assert!(matches!(p.is_alive(), Err(Error::Closed)));
+    assert!(matches!(p.join(), Err(Error::Closed)));
+    assert!(matches!(p.start(), Err(Error::Closed)));
+    assert!(matches!(p.sentinel(), Err(Error::Closed)));
+    assert_eq!(p.close().map_err(|e| e.to_string()), Ok(()));
+}
+
+#[rstest]
+fn a_daemonic_process_may_not_have_children(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = ctx(method).process(starts_a_child, (report(dir.path()),)).with_daemon(true);
+    p.start().unwrap();
+    assert!(matches!(p.set_daemon(false), Err(Error::AlreadyRunning { .. })));
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(0));
+    assert_eq!(
+        read_report(dir.path()),
+        "DaemonicChildren: daemonic processes are not allowed to have children: start this \
+         process with daemon=false if it needs children of its own"
+    );
+}
+
+#[rstest]
+#[case::spawn("spawn")]
+#[case::forkserver("forkserver")]
+fn a_closure_cannot_cross_a_spawn_boundary(#[case] method: &str) {
+    let captured = String::from("captured");
+    let p = ctx(method).process(move || drop(captured), ());
+    let err = p.start().unwrap_err();
+    assert!(matches!(err, Error::Serialization { .. }), "{err}");
+    assert!(err.to_string().contains("a closure cannot cross a spawn or forkserver boundary"), "{err}");
+    assert_eq!(p.pid().unwrap(), None, "no child was created");
+    assert!(!active_children().iter().any(|c| c.name() == p.name()));
+}
+
+#[test]
+fn a_closure_is_a_fine_fork_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = report(dir.path());
+    let p = ctx("fork").process(move || std::fs::write(path, "ran").unwrap(), ());
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!((p.exitcode().unwrap(), read_report(dir.path()).as_str()), (Some(0), "ran"));
+}
+
+fn unregistered() {}
+
+#[rstest]
+#[case::spawn("spawn")]
+#[case::forkserver("forkserver")]
+fn an_unregistered_function_cannot_cross_a_spawn_boundary(#[case] method: &str) {
+    let err = ctx(method).process(unregistered, ()).start().unwrap_err();
+    assert!(err.to_string().contains("annotate the function with #[multiprocessing::target]"), "{err}");
+}
+
+/// A value whose serialization fails at run time, like an unpicklable object.
+struct Unserializable;
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("cannot serialize 'Unserializable' object"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unserializable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unserializable)
+    }
+}
+
+#[multiprocessing::target]
+fn takes_unserializable(_value: Unserializable) {}
+
+#[rstest]
+fn an_unserializable_argument_fails_at_start_except_under_fork(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(takes_unserializable, (Unserializable,));
+    match method {
+        "fork" => {
+            p.start().unwrap();
+            p.join().unwrap();
+            assert_eq!(p.exitcode().unwrap(), Some(0));
+        }
+        _ => {
+            let err = p.start().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "cannot serialize the arguments of target 'process::takes_unserializable': cannot \
+                 serialize 'Unserializable' object"
+            );
+            assert_eq!(p.pid().unwrap(), None);
+        }
+    }
+}
+
+#[rstest]
+fn sentinels_let_a_parent_wait_for_the_first_of_several(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let ctx = ctx(method);
+    let quick = ctx.process(returns, ());
+    let slow = ctx.process(blocks, ());
+    slow.start().unwrap();
+    quick.start().unwrap();
+    let ready = multiprocessing::connection::wait(&[slow.sentinel().unwrap(), quick.sentinel().unwrap()], None).unwrap();
+    assert_eq!(ready, vec![quick.sentinel().unwrap()]);
+    assert!(slow.is_alive().unwrap());
+    assert_eq!(
+        multiprocessing::connection::wait(&[slow.sentinel().unwrap()], Some(Duration::from_millis(20))).unwrap(),
+        Vec::<i32>::new()
+    );
+    slow.kill().unwrap();
+    slow.join().unwrap();
+    quick.join().unwrap();
+}
+
+#[rstest]
+fn active_children_lists_running_children_only(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let p = ctx(method).process(blocks, ());
+    let named = |name: &str| active_children().iter().any(|c| c.name() == name);
+    assert!(!named(&p.name()));
+    p.start().unwrap();
+    assert!(named(&p.name()));
+    p.terminate().unwrap();
+    p.join().unwrap();
+    assert!(!named(&p.name()));
+}
+
+#[rstest]
+fn a_childs_child_is_named_after_its_parent(#[values("fork", "spawn", "forkserver")] method: &str) {
+    // A child started by a child: `Process-1:1`-style identity.
+    let dir = tempfile::tempdir().unwrap();
+    let p = ctx(method).process(starts_grandchild, (report(dir.path()), method.to_owned()));
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(0));
+    let facts = read_report(dir.path());
+    let parent_name = p.name();
+    assert!(facts.starts_with(&format!("name={parent_name}:1 ")), "{facts}");
+    assert!(facts.contains(&format!("parent={parent_name} ")), "{facts}");
+}
+
+#[multiprocessing::target]
+fn starts_grandchild(path: PathBuf, method: String) {
+    let ctx = get_context(Some(&method)).unwrap();
+    let p = ctx.process(describe, (path,));
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(0));
+}
+
+#[test]
+fn the_default_context_is_forkserver_on_linux() {
+    multiprocessing::main_guard();
+    assert_eq!(Process::new(returns, ()).start_method(), StartMethod::Forkserver);
+}
