@@ -52,8 +52,7 @@ impl Entry {
 pub(crate) struct Handover {
     method: StartMethod,
     data: HandoverData,
-    /// Descriptors handed to the child, in order.
-    #[allow(dead_code)] // read by the IPC handover
+    /// Descriptors handed to the child, in order: the IPC objects among its arguments.
     fds: Vec<OwnedFd>,
     /// `forkserver`: the status socket, where the child reports its own exit code.
     report: Option<OwnedFd>,
@@ -102,9 +101,9 @@ fn current_thread() -> usize {
     (unsafe { libc::pthread_self() }) as usize
 }
 
-/// The value of [`ENV`] for a `spawn` child.
-pub(crate) fn spawn_value(entry: Entry) -> String {
-    format!("spawn {}", entry.as_str())
+/// The value of [`ENV`] for a `spawn` child handed `fds` descriptors (at 4, 5, ...).
+pub(crate) fn spawn_value(entry: Entry, fds: usize) -> String {
+    format!("spawn {} {fds}", entry.as_str())
 }
 
 /// The value of [`ENV`] for the forkserver.
@@ -135,7 +134,7 @@ fn bootstrap_hook() {
     unsafe { std::env::remove_var(ENV) };
     let value = value.to_string_lossy().into_owned();
     let mut words = value.split(' ');
-    let (role, entry) = (words.next(), words.next());
+    let (role, entry, handed) = (words.next(), words.next(), words.next());
     let entry = match entry {
         Some("main") => Entry::Main,
         Some("early") => Entry::Early,
@@ -145,12 +144,18 @@ fn bootstrap_hook() {
     // else in this fresh process owns it.
     let fd3 = unsafe { sys::adopt(3) };
     let handover = match role {
-        Some("spawn") => Handover {
-            method: StartMethod::Spawn,
-            data: HandoverData::Socket(fd3),
-            fds: Vec::new(),
-            report: None,
-        },
+        Some("spawn") => {
+            let Some(handed) = handed.and_then(|n| n.parse::<i32>().ok()) else {
+                fail(&format!("malformed {ENV}={value:?}"))
+            };
+            Handover {
+                method: StartMethod::Spawn,
+                data: HandoverData::Socket(fd3),
+                // SAFETY: the parent placed exactly `handed` descriptors at 4.. for us.
+                fds: (4..4 + handed).map(|fd| unsafe { sys::adopt(fd) }).collect(),
+                report: None,
+            }
+        }
         Some("forkserver") => forkserver::serve(fd3),
         _ => fail(&format!("malformed {ENV}={value:?}")),
     };
@@ -241,8 +246,13 @@ pub(crate) fn mark_started_by_fork() {
 /// Becomes the child described by `handover`: runs its target and exits.
 fn take_over(handover: Handover) -> ! {
     BOOTSTRAPPING.store(0, Ordering::Relaxed);
-    let method = handover.method;
-    let bytes = match &handover.data {
+    let Handover {
+        method,
+        data,
+        fds,
+        report,
+    } = handover;
+    let bytes = match &data {
         HandoverData::Bytes(bytes) => Ok(bytes.clone()),
         HandoverData::Socket(socket) => match sys::read_frame(socket.as_fd()) {
             Ok(Some(bytes)) => Ok(bytes),
@@ -262,7 +272,12 @@ fn take_over(handover: Handover) -> ! {
     };
     // The spawn socket stays open until exit: the parent's sentinel. Its descriptor is
     // close-on-exec, so programs this child executes do not hold it.
-    std::mem::forget(handover.data);
+    std::mem::forget(data);
+    for fd in &fds {
+        // Close-on-exec, as every descriptor the crate owns.
+        let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(fd), true);
+    }
+    wire::receive_fds(fds);
 
     *process::this() = ThisProcess {
         name: preparation.name.clone(),
@@ -274,7 +289,7 @@ fn take_over(handover: Handover) -> ! {
     };
     context::inherit_default(Some(preparation.default_method));
     install_panic_hook();
-    if let Some(report) = handover.report {
+    if let Some(report) = report {
         exit::report_exit_code_to(report);
     }
 

@@ -117,7 +117,9 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
             *slot = Some(launch()?);
         }
         let server = slot.as_ref().expect("just set");
-        if let Err(err) = send_request(server.control.as_fd(), &prepared.bytes, &[status_for_server.as_raw_fd()]) {
+        let mut fds = vec![status_for_server.as_raw_fd()];
+        fds.extend(&prepared.fds);
+        if let Err(err) = send_request(server.control.as_fd(), &prepared.bytes, &fds) {
             // The server is gone (killed by someone?): forget it; the next start makes a new one.
             let pid = server.pid;
             if let Some(server) = slot.take() {

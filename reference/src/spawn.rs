@@ -44,6 +44,8 @@ pub(crate) struct Preparation {
 /// error surfaces in the parent's `start`.
 pub(crate) struct Prepared {
     pub(crate) bytes: Vec<u8>,
+    /// Descriptors to hand to the child, in order (borrowed from the arguments).
+    pub(crate) fds: Vec<RawFd>,
 }
 
 impl Preparation {
@@ -54,7 +56,7 @@ impl Preparation {
         daemon: bool,
         method: StartMethod,
     ) -> Result<Prepared> {
-        let (target, args) = bound.serialize()?;
+        let serialized = bound.serialize()?;
         let parent = {
             let this = process::this();
             ParentProcess {
@@ -69,11 +71,14 @@ impl Preparation {
             parent,
             default_method: context::resolve_default(),
             method,
-            target: target.to_owned(),
-            args,
+            target: serialized.name.to_owned(),
+            args: serialized.args,
         };
         let bytes = wire::encode(&preparation, || "the preparation data".to_owned())?;
-        Ok(Prepared { bytes })
+        Ok(Prepared {
+            bytes,
+            fds: serialized.fds,
+        })
     }
 }
 
@@ -81,7 +86,9 @@ impl Preparation {
 pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
     let (parent_end, child_end) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
     let entry = bootstrap::entry_for_children();
-    let pid = spawn_program(&bootstrap::spawn_value(entry), &[child_end.as_raw_fd()])?;
+    let mut fds = vec![child_end.as_raw_fd()];
+    fds.extend(&prepared.fds);
+    let pid = spawn_program(&bootstrap::spawn_value(entry, prepared.fds.len()), &fds)?;
     drop(child_end);
     // A child that died before reading shows up in its exit code; the write error adds nothing.
     let _ = sys::write_frame(parent_end.as_fd(), &prepared.bytes);

@@ -110,11 +110,22 @@ pub(crate) fn lookup(name: &str) -> Option<&'static TargetEntry> {
     TARGETS.iter().find(|entry| (entry.name)() == name)
 }
 
+/// What crosses a `spawn`/`forkserver` boundary for a target.
+pub(crate) struct Serialized {
+    /// The registered name.
+    pub(crate) name: &'static str,
+    /// The encoded arguments.
+    pub(crate) args: Vec<u8>,
+    /// The descriptors of the IPC objects among the arguments, to hand to the child in order.
+    /// Borrowed: the arguments own them and outlive the start.
+    pub(crate) fds: Vec<std::os::fd::RawFd>,
+}
+
 /// A target with its arguments, type-erased so a `Process` can hold any of them.
 pub(crate) trait BoundTarget: Send {
     /// What crosses a `spawn`/`forkserver` boundary: the registered name and the encoded
     /// arguments, or the `Serialization` error that stops `start`.
-    fn serialize(&self) -> Result<(&'static str, Vec<u8>)>;
+    fn serialize(&self) -> Result<Serialized>;
     /// Runs the target in this process (a `fork` child) and returns the exit code.
     fn run(self: Box<Self>) -> i32;
 }
@@ -129,7 +140,7 @@ where
     T: Target<A>,
     A: Serialize + Send + 'static,
 {
-    fn serialize(&self) -> Result<(&'static str, Vec<u8>)> {
+    fn serialize(&self) -> Result<Serialized> {
         let name = type_name::<T>();
         if name.contains("{{closure}}") {
             return Err(Error::Serialization {
@@ -149,10 +160,10 @@ where
                     .to_owned(),
             });
         }
-        let args = wire::encode(&self.args, || {
+        let (args, fds) = wire::encode_with_fds(&self.args, || {
             format!("the arguments of target '{name}'")
         })?;
-        Ok((name, args))
+        Ok(Serialized { name, args, fds })
     }
 
     fn run(self: Box<Self>) -> i32 {

@@ -5,10 +5,67 @@
 //! tried for small messages. Every encoding and decoding failure becomes a typed error that names
 //! what was being (de)serialized.
 
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
+
+thread_local! {
+    /// While a process's arguments are encoded: the descriptors they carry, in order.
+    static OUTGOING: RefCell<Option<Vec<RawFd>>> = const { RefCell::new(None) };
+    /// While a child decodes its arguments: the descriptors it was handed, by index.
+    static INCOMING: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+}
+
+/// Encodes a process's arguments, collecting the descriptors of the IPC objects among them
+/// (CPython's `reduction.DupFd`): the value carries an index, the descriptor is handed to the
+/// child by the start method.
+pub(crate) fn encode_with_fds<T: Serialize + ?Sized>(
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<(Vec<u8>, Vec<RawFd>)> {
+    OUTGOING.with(|slot| *slot.borrow_mut() = Some(Vec::new()));
+    let bytes = encode(value, what);
+    let fds = OUTGOING.with(|slot| slot.borrow_mut().take()).unwrap_or_default();
+    Ok((bytes?, fds))
+}
+
+/// Makes `fds` (handed to this child, in order) available to the decoding of its arguments.
+pub(crate) fn receive_fds(fds: Vec<OwnedFd>) {
+    INCOMING.with(|slot| *slot.borrow_mut() = Some(fds.into_iter().map(Some).collect()));
+}
+
+/// Serializes a descriptor as its index among the descriptors handed to the child. Only
+/// possible while a process's arguments are encoded.
+pub(crate) fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
+    let index = OUTGOING.with(|slot| {
+        slot.borrow_mut().as_mut().map(|fds| {
+            fds.push(fd.as_raw_fd());
+            fds.len() - 1
+        })
+    });
+    match index {
+        Some(index) => (index as u32).serialize(serializer),
+        None => Err(serde::ser::Error::custom(
+            "an IPC object can cross a process boundary only as an argument of a Process",
+        )),
+    }
+}
+
+/// Takes the descriptor a [`serialize_fd`] index names, once.
+pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OwnedFd, D::Error> {
+    let index = u32::deserialize(deserializer)? as usize;
+    INCOMING
+        .with(|slot| slot.borrow_mut().as_mut().and_then(|fds| fds.get_mut(index)?.take()))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "no descriptor number {index} was handed to this process"
+            ))
+        })
+}
 
 /// Encodes `value`; `what` names it in the error.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, what: impl FnOnce() -> String) -> Result<Vec<u8>> {

@@ -1,27 +1,27 @@
-use multiprocessing::{current_process, parent_process, Process};
+//! The conformance scenarios as Rust programs against the reference: `scenarios <id> <method>`.
+//!
+//! Each scenario mirrors `scenarios/python/<id>.py` line for line: same trace lines, same
+//! observable outcome (see `conformance/SPEC.md`). Everything a scenario does before
+//! `main_guard()` is its "module top level": it runs again in `spawn`/`forkserver` children.
 
-#[multiprocessing::target]
-fn worker(tag: String) {
-    let me = current_process();
-    println!("{tag}: name={} pid={} ppid={} parent={:?}", me.name, me.pid, std::os::unix::process::parent_id(), parent_process());
-}
+mod process_model;
 
-#[multiprocessing::target]
-fn boom() {
-    panic!("boom");
-}
+use std::process::ExitCode;
 
-fn main() {
-    println!("top pid={}", std::process::id());
-    multiprocessing::main_guard();
-    for m in ["fork", "spawn", "forkserver"] {
-        let ctx = multiprocessing::get_context(Some(m)).unwrap();
-        let p = ctx.process(worker, (m.to_string(),));
-        p.start().unwrap();
-        p.join().unwrap();
-        let q = ctx.process(boom, ());
-        q.start().unwrap();
-        q.join().unwrap();
-        println!("{m}: exit {:?} {:?}", p.exitcode().unwrap(), q.exitcode().unwrap());
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let (Some(id), Some(method)) = (args.next(), args.next()) else {
+        eprintln!("usage: scenarios <scenario-id> <fork|spawn|forkserver>");
+        return ExitCode::from(2);
+    };
+    match process_model::SCENARIOS.iter().find(|(name, _)| *name == id) {
+        Some((_, scenario)) => {
+            scenario(&method);
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("scenarios: no scenario '{id}' in the Rust programs");
+            ExitCode::from(2)
+        }
     }
 }
