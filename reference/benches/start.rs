@@ -75,13 +75,19 @@ fn main() {
             }),
         ));
     }
-    subjects.push(Subject::new("reference forkserver (first start)", Box::new(first_forkserver_start)));
+    subjects.push(Subject::new(
+        "reference forkserver (first start)",
+        Box::new(first_forkserver_start),
+    ));
 
     let mut cpython: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
     let script = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(script.path(), CPYTHON_SCRIPT).unwrap();
     for python in &pythons {
-        match Command::new(python).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output() {
+        match Command::new(python)
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output()
+        {
             Ok(out) if out.status.success() => {
                 let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
                 cpython.push((format!("cpython-{version}"), vec![Vec::new(); 3]));
@@ -90,17 +96,25 @@ fn main() {
         }
     }
 
-    eprintln!("{rounds} rounds x {per_round} starts per subject (CPython spawn: fewer), interleaved");
+    eprintln!(
+        "{rounds} rounds x {per_round} starts per subject (CPython spawn: fewer), interleaved"
+    );
     for round in 0..rounds {
         for subject in &mut subjects {
-            let n = if subject.name.contains("first start") { per_round.min(5) } else { per_round };
+            let n = if subject.name.contains("first start") {
+                per_round.min(5)
+            } else {
+                per_round
+            };
             for _ in 0..n {
                 let t = (subject.run)();
                 subject.samples.push(t.as_secs_f64() * 1e6);
             }
         }
         for (i, python) in pythons.iter().enumerate() {
-            let Some((_, samples)) = cpython.get_mut(i) else { continue };
+            let Some((_, samples)) = cpython.get_mut(i) else {
+                continue;
+            };
             let n = per_round.min(10);
             let out = Command::new(python)
                 .arg(script.path())
@@ -126,18 +140,43 @@ fn main() {
     }
     eprintln!();
 
-    let median_of = |name: &str| subjects.iter().find(|s| s.name == name).map(|s| stats(&s.samples).0).unwrap();
+    let median_of = |name: &str| {
+        subjects
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| stats(&s.samples).0)
+            .unwrap()
+    };
     let (raw_fork, raw_exec) = (median_of("os fork"), median_of("os exec"));
-    println!("{:<38} {:>10} {:>10} {:>10} {:>6}  ratio", "start+join of a trivial child", "median µs", "min µs", "max µs", "runs");
+    println!(
+        "{:<38} {:>10} {:>10} {:>10} {:>6}  ratio",
+        "start+join of a trivial child", "median µs", "min µs", "max µs", "runs"
+    );
     for subject in &subjects {
         let (median, min, max) = stats(&subject.samples);
         let ratio = match subject.name.as_str() {
-            "reference fork" => format!("{:.2}x os fork (target ≤ 1.5x: {})", median / raw_fork, verdict(median / raw_fork <= 1.5)),
-            "reference forkserver" => format!("{:.2}x os fork (target ≤ 3x: {})", median / raw_fork, verdict(median / raw_fork <= 3.0)),
-            "reference spawn" => format!("{:.2}x os exec (target ≤ 1.5x: {})", median / raw_exec, verdict(median / raw_exec <= 1.5)),
+            "reference fork" => format!(
+                "{:.2}x os fork (target ≤ 1.5x: {})",
+                median / raw_fork,
+                verdict(median / raw_fork <= 1.5)
+            ),
+            "reference forkserver" => format!(
+                "{:.2}x os fork (target ≤ 3x: {})",
+                median / raw_fork,
+                verdict(median / raw_fork <= 3.0)
+            ),
+            "reference spawn" => format!(
+                "{:.2}x os exec (target ≤ 1.5x: {})",
+                median / raw_exec,
+                verdict(median / raw_exec <= 1.5)
+            ),
             _ => String::new(),
         };
-        println!("{:<38} {median:>10.1} {min:>10.1} {max:>10.1} {:>6}  {ratio}", subject.name, subject.samples.len());
+        println!(
+            "{:<38} {median:>10.1} {min:>10.1} {max:>10.1} {:>6}  {ratio}",
+            subject.name,
+            subject.samples.len()
+        );
     }
     for (name, per_method) in &cpython {
         for (method, samples) in ["fork", "spawn", "forkserver"].iter().zip(per_method) {
@@ -172,15 +211,27 @@ struct Subject {
 
 impl Subject {
     fn new(name: &str, run: Box<dyn FnMut() -> Duration>) -> Subject {
-        Subject { name: name.to_owned(), run, samples: Vec::new() }
+        Subject {
+            name: name.to_owned(),
+            run,
+            samples: Vec::new(),
+        }
     }
 }
 
 fn stats(samples: &[f64]) -> (f64, f64, f64) {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let median = if sorted.is_empty() { f64::NAN } else { sorted[sorted.len() / 2] };
-    (median, sorted.first().copied().unwrap_or(f64::NAN), sorted.last().copied().unwrap_or(f64::NAN))
+    let median = if sorted.is_empty() {
+        f64::NAN
+    } else {
+        sorted[sorted.len() / 2]
+    };
+    (
+        median,
+        sorted.first().copied().unwrap_or(f64::NAN),
+        sorted.last().copied().unwrap_or(f64::NAN),
+    )
 }
 
 fn os_fork() -> Duration {
@@ -208,14 +259,24 @@ fn os_exec() -> Duration {
         };
     }
     PROGRAM.with(|(exe, argv, env)| {
-        let mut argv_p: Vec<*mut libc::c_char> = argv.iter().map(|s| s.as_ptr().cast_mut()).collect();
+        let mut argv_p: Vec<*mut libc::c_char> =
+            argv.iter().map(|s| s.as_ptr().cast_mut()).collect();
         argv_p.push(std::ptr::null_mut());
         let mut env_p: Vec<*mut libc::c_char> = env.iter().map(|s| s.as_ptr().cast_mut()).collect();
         env_p.push(std::ptr::null_mut());
         let t = Instant::now();
         let mut pid = 0;
         // SAFETY: valid, NUL-terminated strings and NULL-terminated arrays; no file actions.
-        let rc = unsafe { libc::posix_spawn(&mut pid, exe.as_ptr(), std::ptr::null(), std::ptr::null(), argv_p.as_ptr(), env_p.as_ptr()) };
+        let rc = unsafe {
+            libc::posix_spawn(
+                &mut pid,
+                exe.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                argv_p.as_ptr(),
+                env_p.as_ptr(),
+            )
+        };
         assert_eq!(rc, 0);
         nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
         t.elapsed()
@@ -223,7 +284,10 @@ fn os_exec() -> Duration {
 }
 
 fn first_forkserver_start() -> Duration {
-    let out = Command::new(std::env::current_exe().unwrap()).arg(FIRST_FORKSERVER).output().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg(FIRST_FORKSERVER)
+        .output()
+        .unwrap();
     let nanos: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     Duration::from_nanos(nanos)
 }

@@ -19,7 +19,9 @@ fn main() -> multiprocessing::Result<()> {
     multiprocessing::main_guard();
     let method = std::env::args().nth(1).unwrap_or_else(|| "spawn".into());
     let ctx = multiprocessing::get_context(Some(&method))?;
-    ctx.process(would_outlive_us, ()).with_daemon(true).start()?;
+    ctx.process(would_outlive_us, ())
+        .with_daemon(true)
+        .start()?;
     ctx.process(finishes_later, (200,)).start()?;
     println!("main done");
     Ok(())

@@ -152,7 +152,9 @@ fn bootstrap_hook() {
                 method: StartMethod::Spawn,
                 data: HandoverData::Socket(fd3),
                 // SAFETY: the parent placed exactly `handed` descriptors at 4.. for us.
-                fds: (4..4 + handed).map(|fd| unsafe { sys::adopt(fd) }).collect(),
+                fds: (4..4 + handed)
+                    .map(|fd| unsafe { sys::adopt(fd) })
+                    .collect(),
                 report: None,
             }
         }

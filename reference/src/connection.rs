@@ -21,12 +21,21 @@ pub fn wait(fds: &[RawFd], timeout: Option<Duration>) -> Result<Vec<RawFd>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         // SAFETY: the caller passes descriptors it keeps open for the duration of the call.
-        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }).collect();
-        let mut polls: Vec<PollFd<'_>> = borrowed.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+        let borrowed: Vec<BorrowedFd<'_>> = fds
+            .iter()
+            .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
+            .collect();
+        let mut polls: Vec<PollFd<'_>> = borrowed
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
         let wait = match deadline {
             None => PollTimeout::NONE,
             Some(deadline) => {
-                let ms = deadline.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+                let ms = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_micros()
+                    .div_ceil(1000);
                 PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
             }
         };

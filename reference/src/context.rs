@@ -35,7 +35,11 @@ pub enum StartMethod {
 
 impl StartMethod {
     /// Every start method, in the order CPython's documentation lists them.
-    pub const ALL: [StartMethod; 3] = [StartMethod::Spawn, StartMethod::Fork, StartMethod::Forkserver];
+    pub const ALL: [StartMethod; 3] = [
+        StartMethod::Spawn,
+        StartMethod::Fork,
+        StartMethod::Forkserver,
+    ];
 
     /// The method's name as Python spells it: `"fork"`, `"spawn"` or `"forkserver"`.
     pub const fn as_str(self) -> &'static str {
@@ -174,7 +178,9 @@ pub struct Context {
 impl Context {
     /// The context of `method`, if this platform has it.
     pub fn new(method: StartMethod) -> Result<Context> {
-        Platform::current().check(method).map(|method| Context { method })
+        Platform::current()
+            .check(method)
+            .map(|method| Context { method })
     }
 
     /// This context's start method.
@@ -212,7 +218,9 @@ impl Context {
 static DEFAULT: Mutex<Option<StartMethod>> = Mutex::new(None);
 
 fn default_slot() -> std::sync::MutexGuard<'static, Option<StartMethod>> {
-    DEFAULT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    DEFAULT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The context of the named start method, or the default context for `None`.
@@ -335,6 +343,8 @@ mod tests {
         for method in StartMethod::ALL {
             assert_eq!(method.as_str().parse::<StartMethod>().unwrap(), method);
         }
-        assert!(matches!("Fork".parse::<StartMethod>(), Err(Error::UnknownContext(n)) if n == "Fork"));
+        assert!(
+            matches!("Fork".parse::<StartMethod>(), Err(Error::UnknownContext(n)) if n == "Fork")
+        );
     }
 }

@@ -120,6 +120,55 @@ pub enum Error {
     )]
     ContextAlreadySet,
 
+    /// `recv` on a connection whose other end is closed, every message read (CPython:
+    /// `EOFError`).
+    #[error("end of file: the other end of the connection is closed and every message was read")]
+    Eof,
+
+    /// A non-blocking or timed `get` found nothing (CPython: `queue.Empty`).
+    #[error("the queue is empty")]
+    Empty,
+
+    /// A non-blocking or timed `put` found a bounded queue full (CPython: `queue.Full`).
+    #[error("the queue is full (maxsize {maxsize})")]
+    Full {
+        /// The queue's bound.
+        maxsize: usize,
+    },
+
+    /// A shared-memory segment (or other named resource) does not exist (CPython:
+    /// `FileNotFoundError`).
+    #[error("no shared memory segment named '{name}': it was never created, or already unlinked")]
+    NotFound {
+        /// The name looked up.
+        name: String,
+    },
+
+    /// Creating a named resource that exists already (CPython: `FileExistsError`).
+    #[error("a shared memory segment named '{name}' exists already: attach to it with create=false, or pick another name")]
+    AlreadyExists {
+        /// The name.
+        name: String,
+    },
+
+    /// An operation the object does not allow, such as sending on the receiving end of a one-way
+    /// pipe, or using a closed connection (CPython: `OSError`/`ValueError`).
+    #[error("{0}")]
+    InvalidOperation(String),
+
+    /// A message or frame that cannot be valid (a corrupt or truncated stream).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+
+    /// The process that held a lock died while holding it; the lock is now held by the caller,
+    /// and the state it protects may be inconsistent.
+    #[error("the previous owner of the lock died while holding it: the caller now holds it; check the protected state")]
+    OwnerDied,
+
+    /// A barrier was broken, reset, or timed out (CPython: `threading.BrokenBarrierError`).
+    #[error("the barrier is broken")]
+    BrokenBarrier,
+
     /// An operating-system call failed.
     #[error("{operation} failed: {source}")]
     Os {
@@ -164,6 +213,15 @@ impl Error {
             Error::UnknownContext(_) => "UnknownContext",
             Error::UnsupportedStartMethod { .. } => "UnknownContext",
             Error::ContextAlreadySet => "ContextAlreadySet",
+            Error::Eof => "Eof",
+            Error::Empty => "Empty",
+            Error::Full { .. } => "Full",
+            Error::NotFound { .. } => "NotFound",
+            Error::AlreadyExists { .. } => "AlreadyExists",
+            Error::InvalidOperation(_) => "InvalidOperation",
+            Error::Corrupt(_) => "Corrupt",
+            Error::OwnerDied => "OwnerDied",
+            Error::BrokenBarrier => "BrokenBarrier",
             Error::Os { .. } => "Os",
         }
     }

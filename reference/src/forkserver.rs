@@ -104,7 +104,9 @@ impl Status {
 
 /// Whether this process has started a forkserver that is still running.
 pub(crate) fn running() -> bool {
-    server_slot().as_ref().is_some_and(|server| server.owner == std::process::id())
+    server_slot()
+        .as_ref()
+        .is_some_and(|server| server.owner == std::process::id())
 }
 
 /// Asks the server (started now if needed) for a child and hands it its preparation data.
@@ -143,21 +145,32 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
             }
             Ok(Some(Status::Exited(code))) => exited = exited.or(Some(code)),
             Ok(Some(Status::ForkFailed(errno))) => {
-                return Err(Error::os("fork in the forkserver", io::Error::from_raw_os_error(errno)))
+                return Err(Error::os(
+                    "fork in the forkserver",
+                    io::Error::from_raw_os_error(errno),
+                ))
             }
             Ok(None) => {
                 return Err(Error::os(
                     "starting a forkserver child",
-                    io::Error::other("the forkserver closed the status socket without starting the child"),
+                    io::Error::other(
+                        "the forkserver closed the status socket without starting the child",
+                    ),
                 ))
             }
-            Err(err) => return Err(Error::os("reading the child's pid from the forkserver", err)),
+            Err(err) => {
+                return Err(Error::os(
+                    "reading the child's pid from the forkserver",
+                    err,
+                ))
+            }
         }
     }
 }
 
 fn launch() -> Result<Server> {
-    let (control, control_for_server) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
+    let (control, control_for_server) =
+        sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
     let value = bootstrap::forkserver_value(bootstrap::entry_for_children());
     let pid = spawn::spawn_program(&value, &[control_for_server.as_raw_fd()])?;
     Ok(Server {
@@ -183,7 +196,12 @@ fn send_request(control: BorrowedFd<'_>, prep: &[u8], fds: &[RawFd]) -> io::Resu
     let header = u32::try_from(prep.len())
         .ok()
         .filter(|&len| len as usize <= sys::MAX_FRAME)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "preparation data larger than 1 GiB"))?
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "preparation data larger than 1 GiB",
+            )
+        })?
         .to_le_bytes();
     let rights = [ControlMessage::ScmRights(fds)];
     let iov = [IoSlice::new(&header), IoSlice::new(prep)];
@@ -223,7 +241,12 @@ fn recv_request(control: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Vec<Owne
     let mut got = 0;
     while got < header.len() {
         let mut iov = [IoSliceMut::new(&mut header[got..])];
-        let msg = match recvmsg::<()>(control.as_raw_fd(), &mut iov, Some(&mut cmsg), cloexec_flag()) {
+        let msg = match recvmsg::<()>(
+            control.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            cloexec_flag(),
+        ) {
             Ok(msg) => msg,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(errno) => return Err(errno.into()),
@@ -231,7 +254,11 @@ fn recv_request(control: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Vec<Owne
         for message in msg.cmsgs().map_err(io::Error::from)? {
             if let ControlMessageOwned::ScmRights(received) = message {
                 // SAFETY: SCM_RIGHTS just installed these descriptors in this process; we own them.
-                fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                fds.extend(
+                    received
+                        .into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
             }
         }
         if msg.bytes == 0 {
@@ -241,7 +268,10 @@ fn recv_request(control: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Vec<Owne
     }
     let len = u32::from_le_bytes(header) as usize;
     if len > sys::MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt forkserver request"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "corrupt forkserver request",
+        ));
     }
     let mut prep = vec![0; len];
     if len > 0 && !sys::read_exact(control, &mut prep)? {
@@ -294,7 +324,11 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
     use nix::fcntl::OFlag;
     let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     SIGCHLD_PIPE.store(wake_w.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
-    let handler = SigAction::new(SigHandler::Handler(on_sigchld), SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP, SigSet::empty());
+    let handler = SigAction::new(
+        SigHandler::Handler(on_sigchld),
+        SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP,
+        SigSet::empty(),
+    );
     // SAFETY: the handler only calls async-signal-safe functions (see `on_sigchld`).
     unsafe { sigaction(Signal::SIGCHLD, &handler) }?;
 
@@ -343,7 +377,8 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
                 return Ok(Handover::forkserver(prep, handed, status));
             }
             Ok(ForkResult::Parent { child }) => {
-                if sys::write_all(status.as_fd(), &Status::Started(child.as_raw()).encode()).is_ok() {
+                if sys::write_all(status.as_fd(), &Status::Started(child.as_raw()).encode()).is_ok()
+                {
                     children.insert(child.as_raw(), status);
                 }
             }

@@ -46,6 +46,9 @@ mod fork;
 mod forkserver;
 mod popen;
 pub mod process;
+pub mod queue;
+mod resource_tracker;
+pub mod shared;
 mod spawn;
 pub mod sync;
 mod sys;
@@ -53,11 +56,17 @@ mod target;
 mod wire;
 
 pub use bootstrap::main_guard;
-pub use context::{get_all_start_methods, get_context, get_start_method, set_start_method, Context, Platform, StartMethod};
+pub use context::{
+    get_all_start_methods, get_context, get_start_method, set_start_method, Context, Platform,
+    StartMethod,
+};
 pub use error::{Error, Result};
 pub use exit::exit;
 pub use multiprocessing_macros::target;
-pub use process::{active_children, cpu_count, current_process, parent_process, CurrentProcess, ParentProcess, Process};
+pub use process::{
+    active_children, cpu_count, current_process, parent_process, CurrentProcess, ParentProcess,
+    Process,
+};
 pub use sync::Event;
 pub use target::{Target, TargetResult};
 

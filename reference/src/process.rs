@@ -44,7 +44,12 @@ impl ThisProcess {
 
     /// What a child started from `process` will be, built here so the `fork` child only has to
     /// move it into place.
-    pub(crate) fn for_child(&self, process: &ProcessShared, name: String, daemon: bool) -> ThisProcess {
+    pub(crate) fn for_child(
+        &self,
+        process: &ProcessShared,
+        name: String,
+        daemon: bool,
+    ) -> ThisProcess {
         ThisProcess {
             name,
             identity: process.identity.clone(),
@@ -262,7 +267,11 @@ impl Process {
         };
         let name = format!(
             "{class}-{}",
-            identity.iter().map(u32::to_string).collect::<Vec<_>>().join(":")
+            identity
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(":")
         );
         // CPython: `self.daemon` defaults to the creating process's daemon flag.
         let daemon = this().daemon;
@@ -403,8 +412,9 @@ impl Process {
         match method {
             StartMethod::Fork => fork::start(&self.shared, bound, name, daemon),
             StartMethod::Spawn | StartMethod::Forkserver => {
-                let prepared = bootstrap::check_not_bootstrapping(method)
-                    .and_then(|()| spawn::Preparation::new(&self.shared, &*bound, name, daemon, method));
+                let prepared = bootstrap::check_not_bootstrapping(method).and_then(|()| {
+                    spawn::Preparation::prepare(&self.shared, &*bound, name, daemon, method)
+                });
                 let prepared = match prepared {
                     Ok(prepared) => prepared,
                     Err(err) => return Err((bound, err)),
@@ -450,7 +460,9 @@ impl Process {
     }
 
     fn forget_if_ended(&self) {
-        this().children.retain(|child| !Arc::ptr_eq(&child.shared, &self.shared));
+        this()
+            .children
+            .retain(|child| !Arc::ptr_eq(&child.shared, &self.shared));
     }
 
     /// The process's pid once started (CPython's `pid`/`ident`).

@@ -6,7 +6,7 @@
 //! descriptors explicitly handed to it: every other descriptor is closed in the child, whether or
 //! not it is close-on-exec.
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
@@ -49,7 +49,8 @@ pub(crate) struct Prepared {
 }
 
 impl Preparation {
-    pub(crate) fn new(
+    /// Builds and encodes the preparation data for a child of `shared` running `bound`.
+    pub(crate) fn prepare(
         shared: &ProcessShared,
         bound: &dyn BoundTarget,
         name: String,
@@ -106,12 +107,18 @@ fn current_exe() -> Result<CString> {
     #[cfg(not(target_os = "linux"))]
     {
         let path = std::env::current_exe().map_err(|e| Error::os("current_exe", e))?;
-        CString::new(path.as_os_str().as_bytes()).map_err(|e| Error::os("current_exe", std::io::Error::other(e)))
+        CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| Error::os("current_exe", std::io::Error::other(e)))
     }
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString> {
-    CString::new(bytes).map_err(|e| Error::os("building the child's argv/environment", std::io::Error::other(e)))
+    CString::new(bytes).map_err(|e| {
+        Error::os(
+            "building the child's argv/environment",
+            std::io::Error::other(e),
+        )
+    })
 }
 
 /// Executes this program again with `bootstrap` in the bootstrap environment variable, the
@@ -125,13 +132,15 @@ pub(crate) fn spawn_program(bootstrap: &str, fds: &[RawFd]) -> Result<Pid> {
     let mut envp: Vec<CString> = std::env::vars_os()
         .filter(|(key, _)| key != bootstrap::ENV)
         .map(|(key, value)| {
-            let mut pair = OsString::from(key);
+            let mut pair = key;
             pair.push("=");
             pair.push(value);
             cstring(pair.as_bytes())
         })
         .collect::<Result<_>>()?;
-    envp.push(cstring(format!("{}={bootstrap}", bootstrap::ENV).as_bytes())?);
+    envp.push(cstring(
+        format!("{}={bootstrap}", bootstrap::ENV).as_bytes(),
+    )?);
 
     // Move the descriptors above the range they go to, so no dup2 is a no-op that would leave
     // FD_CLOEXEC set. These copies are close-on-exec and closed again when this returns.
@@ -143,7 +152,10 @@ pub(crate) fn spawn_program(bootstrap: &str, fds: &[RawFd]) -> Result<Pid> {
             // descriptor is owned by the returned OwnedFd.
             let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free) };
             if dup < 0 {
-                Err(Error::os("fcntl(F_DUPFD_CLOEXEC)", std::io::Error::last_os_error()))
+                Err(Error::os(
+                    "fcntl(F_DUPFD_CLOEXEC)",
+                    std::io::Error::last_os_error(),
+                ))
             } else {
                 // SAFETY: `dup` is a fresh descriptor nobody else owns.
                 Ok(unsafe { sys::adopt(dup) })
@@ -151,9 +163,11 @@ pub(crate) fn spawn_program(bootstrap: &str, fds: &[RawFd]) -> Result<Pid> {
         })
         .collect::<Result<_>>()?;
 
-    let mut argv_ptrs: Vec<*mut libc::c_char> = argv.iter().map(|s| s.as_ptr().cast_mut()).collect();
+    let mut argv_ptrs: Vec<*mut libc::c_char> =
+        argv.iter().map(|s| s.as_ptr().cast_mut()).collect();
     argv_ptrs.push(std::ptr::null_mut());
-    let mut envp_ptrs: Vec<*mut libc::c_char> = envp.iter().map(|s| s.as_ptr().cast_mut()).collect();
+    let mut envp_ptrs: Vec<*mut libc::c_char> =
+        envp.iter().map(|s| s.as_ptr().cast_mut()).collect();
     envp_ptrs.push(std::ptr::null_mut());
 
     let actions = FileActions::new(&lifted, first_free)?;
@@ -172,7 +186,10 @@ pub(crate) fn spawn_program(bootstrap: &str, fds: &[RawFd]) -> Result<Pid> {
         )
     };
     if rc != 0 {
-        return Err(Error::os("posix_spawn", std::io::Error::from_raw_os_error(rc)));
+        return Err(Error::os(
+            "posix_spawn",
+            std::io::Error::from_raw_os_error(rc),
+        ));
     }
     Ok(Pid::from_raw(pid))
 }
@@ -185,7 +202,10 @@ impl FileActions {
             if rc == 0 {
                 Ok(())
             } else {
-                Err(Error::os("posix_spawn_file_actions", std::io::Error::from_raw_os_error(rc)))
+                Err(Error::os(
+                    "posix_spawn_file_actions",
+                    std::io::Error::from_raw_os_error(rc),
+                ))
             }
         };
         // SAFETY: zeroed storage is what posix_spawn_file_actions_init expects to initialize.
@@ -210,7 +230,10 @@ impl FileActions {
                 ))?;
             }
             close_from(&mut actions.0, first_free).map_err(|rc| {
-                Error::os("posix_spawn_file_actions_addclosefrom_np", std::io::Error::from_raw_os_error(rc))
+                Error::os(
+                    "posix_spawn_file_actions_addclosefrom_np",
+                    std::io::Error::from_raw_os_error(rc),
+                )
             })?;
         }
         Ok(actions)
@@ -229,7 +252,10 @@ impl Drop for FileActions {
 /// # Safety
 /// `actions` must be initialized.
 #[cfg(target_os = "linux")]
-unsafe fn close_from(actions: &mut libc::posix_spawn_file_actions_t, first: RawFd) -> Result<(), libc::c_int> {
+unsafe fn close_from(
+    actions: &mut libc::posix_spawn_file_actions_t,
+    first: RawFd,
+) -> Result<(), libc::c_int> {
     extern "C" {
         fn posix_spawn_file_actions_addclosefrom_np(
             actions: *mut libc::posix_spawn_file_actions_t,
@@ -249,7 +275,10 @@ unsafe fn close_from(actions: &mut libc::posix_spawn_file_actions_t, first: RawF
 /// # Safety
 /// `actions` must be initialized.
 #[cfg(target_os = "macos")]
-unsafe fn close_from(actions: &mut libc::posix_spawn_file_actions_t, _first: RawFd) -> Result<(), libc::c_int> {
+unsafe fn close_from(
+    actions: &mut libc::posix_spawn_file_actions_t,
+    _first: RawFd,
+) -> Result<(), libc::c_int> {
     extern "C" {
         fn posix_spawn_file_actions_addinherit_np(
             actions: *mut libc::posix_spawn_file_actions_t,
@@ -272,7 +301,10 @@ unsafe fn close_from(actions: &mut libc::posix_spawn_file_actions_t, _first: Raw
 /// # Safety
 /// `actions` must be initialized.
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-unsafe fn close_from(_actions: &mut libc::posix_spawn_file_actions_t, _first: RawFd) -> Result<(), libc::c_int> {
+unsafe fn close_from(
+    _actions: &mut libc::posix_spawn_file_actions_t,
+    _first: RawFd,
+) -> Result<(), libc::c_int> {
     Ok(())
 }
 
@@ -284,7 +316,10 @@ impl Attributes {
             if rc == 0 {
                 Ok(())
             } else {
-                Err(Error::os("posix_spawnattr", std::io::Error::from_raw_os_error(rc)))
+                Err(Error::os(
+                    "posix_spawnattr",
+                    std::io::Error::from_raw_os_error(rc),
+                ))
             }
         };
         // SAFETY: zeroed storage is what posix_spawnattr_init expects to initialize.
@@ -302,7 +337,10 @@ impl Attributes {
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             check(libc::posix_spawnattr_setsigmask(&mut attributes.0, &empty))?;
-            check(libc::posix_spawnattr_setflags(&mut attributes.0, flags as libc::c_short))?;
+            check(libc::posix_spawnattr_setflags(
+                &mut attributes.0,
+                flags as libc::c_short,
+            ))?;
         }
         Ok(attributes)
     }

@@ -82,7 +82,8 @@ impl Event {
 
     /// Waits until the event is set, at most `timeout`; returns whether it is set.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        sys::wait_readable(self.ends.read.as_fd(), timeout).map_err(|e| Error::os("waiting on an Event", e))
+        sys::wait_readable(self.ends.read.as_fd(), timeout)
+            .map_err(|e| Error::os("waiting on an Event", e))
     }
 }
 
@@ -112,8 +113,11 @@ impl<'de> Deserialize<'de> for Event {
         }
         let (Fd(read), Fd(write)) = <(Fd, Fd)>::deserialize(deserializer)?;
         for fd in [&read, &write] {
-            nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-                .map_err(serde::de::Error::custom)?;
+            nix::fcntl::fcntl(
+                fd.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
+            )
+            .map_err(serde::de::Error::custom)?;
         }
         Ok(Event {
             ends: Arc::new(Ends { read, write }),

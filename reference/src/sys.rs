@@ -14,7 +14,12 @@ pub(crate) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> 
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a valid buffer of `bytes.len()` bytes; `fd` is open for the call.
         let n = unsafe {
-            libc::send(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), send_flags())
+            libc::send(
+                fd.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                send_flags(),
+            )
         };
         let n = if n < 0 && Errno::last() == Errno::ENOTSOCK {
             // SAFETY: as above; `fd` is not a socket, so plain `write`.
@@ -124,7 +129,7 @@ pub(crate) fn stdin_to_dev_null() {
     // SAFETY: a NUL-terminated literal path; plain fd syscalls with no memory handed over.
     unsafe {
         let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd >= 0 && fd != 0 {
+        if fd > 0 {
             libc::dup2(fd, 0);
             libc::close(fd);
         }
@@ -134,7 +139,11 @@ pub(crate) fn stdin_to_dev_null() {
 /// Sets or clears `FD_CLOEXEC`.
 pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let flags = if on { FdFlag::FD_CLOEXEC } else { FdFlag::empty() };
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
     fcntl(fd, FcntlArg::F_SETFD(flags))?;
     Ok(())
 }
@@ -179,7 +188,10 @@ pub(crate) fn thread_count() -> Option<usize> {
         // SAFETY: a NUL-terminated literal path; `buf` is valid for `buf.len()` bytes; the
         // descriptor is closed before returning.
         let n = unsafe {
-            let fd = libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let fd = libc::open(
+                c"/proc/self/stat".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
             if fd < 0 {
                 return None;
             }
@@ -190,7 +202,10 @@ pub(crate) fn thread_count() -> Option<usize> {
         let text = buf.get(..usize::try_from(n).ok()?)?;
         // The command name (field 2) may contain spaces; count fields after its closing ')'.
         let after_comm = &text[text.iter().rposition(|&b| b == b')')? + 1..];
-        let field = after_comm.split(|&b| b == b' ').filter(|f| !f.is_empty()).nth(17)?;
+        let field = after_comm
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty())
+            .nth(17)?;
         std::str::from_utf8(field).ok()?.parse().ok()
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]

@@ -160,9 +160,8 @@ where
                     .to_owned(),
             });
         }
-        let (args, fds) = wire::encode_with_fds(&self.args, || {
-            format!("the arguments of target '{name}'")
-        })?;
+        let (args, fds) =
+            wire::encode_with_fds(&self.args, || format!("the arguments of target '{name}'"))?;
         Ok(Serialized { name, args, fds })
     }
 

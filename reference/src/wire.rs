@@ -29,7 +29,9 @@ pub(crate) fn encode_with_fds<T: Serialize + ?Sized>(
 ) -> Result<(Vec<u8>, Vec<RawFd>)> {
     OUTGOING.with(|slot| *slot.borrow_mut() = Some(Vec::new()));
     let bytes = encode(value, what);
-    let fds = OUTGOING.with(|slot| slot.borrow_mut().take()).unwrap_or_default();
+    let fds = OUTGOING
+        .with(|slot| slot.borrow_mut().take())
+        .unwrap_or_default();
     Ok((bytes?, fds))
 }
 
@@ -40,7 +42,10 @@ pub(crate) fn receive_fds(fds: Vec<OwnedFd>) {
 
 /// Serializes a descriptor as its index among the descriptors handed to the child. Only
 /// possible while a process's arguments are encoded.
-pub(crate) fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_fd<S: Serializer>(
+    fd: BorrowedFd<'_>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let index = OUTGOING.with(|slot| {
         slot.borrow_mut().as_mut().map(|fds| {
             fds.push(fd.as_raw_fd());
@@ -56,10 +61,16 @@ pub(crate) fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> 
 }
 
 /// Takes the descriptor a [`serialize_fd`] index names, once.
-pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OwnedFd, D::Error> {
+pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<OwnedFd, D::Error> {
     let index = u32::deserialize(deserializer)? as usize;
     INCOMING
-        .with(|slot| slot.borrow_mut().as_mut().and_then(|fds| fds.get_mut(index)?.take()))
+        .with(|slot| {
+            slot.borrow_mut()
+                .as_mut()
+                .and_then(|fds| fds.get_mut(index)?.take())
+        })
         .ok_or_else(|| {
             serde::de::Error::custom(format!(
                 "no descriptor number {index} was handed to this process"
@@ -68,7 +79,10 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(deserializer: D) -> Resu
 }
 
 /// Encodes `value`; `what` names it in the error.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, what: impl FnOnce() -> String) -> Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|err| Error::Serialization {
         what: what(),
         reason: match err {
@@ -89,7 +103,10 @@ fn custom_message<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 /// Decodes a `T` from all of `bytes`; `what` names it in the error.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T> {
     match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(Error::Deserialization {

@@ -129,7 +129,9 @@ fn a_signal_is_a_negative_exit_code(
 }
 
 #[rstest]
-fn join_with_a_timeout_leaves_a_running_child_running(#[values("fork", "spawn", "forkserver")] method: &str) {
+fn join_with_a_timeout_leaves_a_running_child_running(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
     let p = ctx(method).process(blocks, ());
     p.start().unwrap();
     assert!(!p.join_timeout(Duration::from_millis(50)).unwrap());
@@ -143,7 +145,9 @@ fn join_with_a_timeout_leaves_a_running_child_running(#[values("fork", "spawn", 
 #[rstest]
 fn the_child_knows_its_name_and_its_parent(#[values("fork", "spawn", "forkserver")] method: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let p = ctx(method).process(describe, (report(dir.path()),)).with_name("Worker-7");
+    let p = ctx(method)
+        .process(describe, (report(dir.path()),))
+        .with_name("Worker-7");
     p.start().unwrap();
     p.join().unwrap();
     assert_eq!(p.exitcode().unwrap(), Some(0));
@@ -153,7 +157,15 @@ fn the_child_knows_its_name_and_its_parent(#[values("fork", "spawn", "forkserver
     let facts = read_report(dir.path());
     let os_ppid = if method == "forkserver" {
         // The OS-level parent is the forkserver: not us.
-        let ppid: u32 = facts.split("os_ppid=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let ppid: u32 = facts
+            .split("os_ppid=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_ne!(ppid, me, "{facts}");
         ppid
     } else {
@@ -166,7 +178,9 @@ fn the_child_knows_its_name_and_its_parent(#[values("fork", "spawn", "forkserver
 }
 
 #[rstest]
-fn a_context_names_processes_after_its_class(#[values("fork", "spawn", "forkserver")] method: &str) {
+fn a_context_names_processes_after_its_class(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
     let name = ctx(method).process(returns, ()).name();
     let class = match method {
         "fork" => "ForkProcess-",
@@ -187,10 +201,18 @@ fn starting_twice_is_an_error(#[values("fork", "spawn", "forkserver")] method: &
 }
 
 #[rstest]
-fn joining_or_signalling_before_start_is_an_error(#[values("fork", "spawn", "forkserver")] method: &str) {
+fn joining_or_signalling_before_start_is_an_error(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
     let p = ctx(method).process(returns, ());
-    assert!(matches!(p.join(), Err(Error::NotStarted { operation: "join" })));
-    assert_eq!(p.join().unwrap_err().to_string(), "can only join a started process: call start() first");
+    assert!(matches!(
+        p.join(),
+        Err(Error::NotStarted { operation: "join" })
+    ));
+    assert_eq!(
+        p.join().unwrap_err().to_string(),
+        "can only join a started process: call start() first"
+    );
     assert!(matches!(p.terminate(), Err(Error::NotStarted { .. })));
     assert!(matches!(p.kill(), Err(Error::NotStarted { .. })));
     assert_eq!(p.pid().unwrap(), None);
@@ -218,9 +240,14 @@ fn a_closed_process_refuses_everything(#[values("fork", "spawn", "forkserver")] 
 #[rstest]
 fn a_daemonic_process_may_not_have_children(#[values("fork", "spawn", "forkserver")] method: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let p = ctx(method).process(starts_a_child, (report(dir.path()),)).with_daemon(true);
+    let p = ctx(method)
+        .process(starts_a_child, (report(dir.path()),))
+        .with_daemon(true);
     p.start().unwrap();
-    assert!(matches!(p.set_daemon(false), Err(Error::AlreadyRunning { .. })));
+    assert!(matches!(
+        p.set_daemon(false),
+        Err(Error::AlreadyRunning { .. })
+    ));
     p.join().unwrap();
     assert_eq!(p.exitcode().unwrap(), Some(0));
     assert_eq!(
@@ -238,7 +265,11 @@ fn a_closure_cannot_cross_a_spawn_boundary(#[case] method: &str) {
     let p = ctx(method).process(move || drop(captured), ());
     let err = p.start().unwrap_err();
     assert!(matches!(err, Error::Serialization { .. }), "{err}");
-    assert!(err.to_string().contains("a closure cannot cross a spawn or forkserver boundary"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("a closure cannot cross a spawn or forkserver boundary"),
+        "{err}"
+    );
     assert_eq!(p.pid().unwrap(), None, "no child was created");
     assert!(!active_children().iter().any(|c| c.name() == p.name()));
 }
@@ -250,7 +281,10 @@ fn a_closure_is_a_fine_fork_target() {
     let p = ctx("fork").process(move || std::fs::write(path, "ran").unwrap(), ());
     p.start().unwrap();
     p.join().unwrap();
-    assert_eq!((p.exitcode().unwrap(), read_report(dir.path()).as_str()), (Some(0), "ran"));
+    assert_eq!(
+        (p.exitcode().unwrap(), read_report(dir.path()).as_str()),
+        (Some(0), "ran")
+    );
 }
 
 fn unregistered() {}
@@ -260,7 +294,11 @@ fn unregistered() {}
 #[case::forkserver("forkserver")]
 fn an_unregistered_function_cannot_cross_a_spawn_boundary(#[case] method: &str) {
     let err = ctx(method).process(unregistered, ()).start().unwrap_err();
-    assert!(err.to_string().contains("annotate the function with #[multiprocessing::target]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("annotate the function with #[multiprocessing::target]"),
+        "{err}"
+    );
 }
 
 /// A value whose serialization fails at run time, like an unpicklable object.
@@ -268,7 +306,9 @@ struct Unserializable;
 
 impl serde::Serialize for Unserializable {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("cannot serialize 'Unserializable' object"))
+        Err(serde::ser::Error::custom(
+            "cannot serialize 'Unserializable' object",
+        ))
     }
 }
 
@@ -282,7 +322,9 @@ impl<'de> serde::Deserialize<'de> for Unserializable {
 fn takes_unserializable(_value: Unserializable) {}
 
 #[rstest]
-fn an_unserializable_argument_fails_at_start_except_under_fork(#[values("fork", "spawn", "forkserver")] method: &str) {
+fn an_unserializable_argument_fails_at_start_except_under_fork(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
     let p = ctx(method).process(takes_unserializable, (Unserializable,));
     match method {
         "fork" => {
@@ -303,17 +345,27 @@ fn an_unserializable_argument_fails_at_start_except_under_fork(#[values("fork", 
 }
 
 #[rstest]
-fn sentinels_let_a_parent_wait_for_the_first_of_several(#[values("fork", "spawn", "forkserver")] method: &str) {
+fn sentinels_let_a_parent_wait_for_the_first_of_several(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
     let ctx = ctx(method);
     let quick = ctx.process(returns, ());
     let slow = ctx.process(blocks, ());
     slow.start().unwrap();
     quick.start().unwrap();
-    let ready = multiprocessing::connection::wait(&[slow.sentinel().unwrap(), quick.sentinel().unwrap()], None).unwrap();
+    let ready = multiprocessing::connection::wait(
+        &[slow.sentinel().unwrap(), quick.sentinel().unwrap()],
+        None,
+    )
+    .unwrap();
     assert_eq!(ready, vec![quick.sentinel().unwrap()]);
     assert!(slow.is_alive().unwrap());
     assert_eq!(
-        multiprocessing::connection::wait(&[slow.sentinel().unwrap()], Some(Duration::from_millis(20))).unwrap(),
+        multiprocessing::connection::wait(
+            &[slow.sentinel().unwrap()],
+            Some(Duration::from_millis(20))
+        )
+        .unwrap(),
         Vec::<i32>::new()
     );
     slow.kill().unwrap();
@@ -322,7 +374,9 @@ fn sentinels_let_a_parent_wait_for_the_first_of_several(#[values("fork", "spawn"
 }
 
 #[rstest]
-fn active_children_lists_running_children_only(#[values("fork", "spawn", "forkserver")] method: &str) {
+fn active_children_lists_running_children_only(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
     let p = ctx(method).process(blocks, ());
     let named = |name: &str| active_children().iter().any(|c| c.name() == name);
     assert!(!named(&p.name()));
@@ -343,7 +397,10 @@ fn a_childs_child_is_named_after_its_parent(#[values("fork", "spawn", "forkserve
     assert_eq!(p.exitcode().unwrap(), Some(0));
     let facts = read_report(dir.path());
     let parent_name = p.name();
-    assert!(facts.starts_with(&format!("name={parent_name}:1 ")), "{facts}");
+    assert!(
+        facts.starts_with(&format!("name={parent_name}:1 ")),
+        "{facts}"
+    );
     assert!(facts.contains(&format!("parent={parent_name} ")), "{facts}");
 }
 
@@ -359,5 +416,8 @@ fn starts_grandchild(path: PathBuf, method: String) {
 #[test]
 fn the_default_context_is_forkserver_on_linux() {
     multiprocessing::main_guard();
-    assert_eq!(Process::new(returns, ()).start_method(), StartMethod::Forkserver);
+    assert_eq!(
+        Process::new(returns, ()).start_method(),
+        StartMethod::Forkserver
+    );
 }

@@ -17,14 +17,24 @@ fn example(name: &str) -> Command {
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--package", "multiprocessing", "--examples"]);
+        build.args([
+            "build",
+            "--quiet",
+            "--package",
+            "multiprocessing",
+            "--examples",
+        ]);
         if cfg!(not(debug_assertions)) {
             build.arg("--release");
         }
         let status = build.status().unwrap();
         assert!(status.success(), "could not build the examples");
     });
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
     let path: PathBuf = deps.parent().unwrap().join("examples").join(name);
     let mut command = Command::new(path);
     command.env_remove("RUST_BACKTRACE");
@@ -34,7 +44,10 @@ fn example(name: &str) -> Command {
 fn run(name: &str, method: &str) -> (i32, String, String) {
     let mut command = example(name);
     command.arg(method);
-    let output = assert_cmd::Command::from_std(command).timeout(TIMEOUT).output().unwrap();
+    let output = assert_cmd::Command::from_std(command)
+        .timeout(TIMEOUT)
+        .output()
+        .unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -46,7 +59,10 @@ fn run(name: &str, method: &str) -> (i32, String, String) {
 #[case::fork("fork", 1)]
 #[case::spawn("spawn", 4)]
 #[case::forkserver("forkserver", 4)]
-fn code_before_the_guard_runs_again_in_spawn_and_forkserver_children(#[case] method: &str, #[case] times: usize) {
+fn code_before_the_guard_runs_again_in_spawn_and_forkserver_children(
+    #[case] method: &str,
+    #[case] times: usize,
+) {
     let (code, stdout, _) = run("guard_reruns", method);
     assert_eq!(code, 0);
     assert_eq!(stdout, "top\n".repeat(times));
@@ -57,7 +73,11 @@ fn code_before_the_guard_runs_again_in_spawn_and_forkserver_children(#[case] met
 #[case::forkserver("forkserver")]
 fn without_the_guard_the_child_fails_bootstrapping_and_the_program_ends(#[case] method: &str) {
     let (code, stdout, stderr) = run("missing_guard", method);
-    assert_eq!((code, stdout.as_str()), (0, "exitcode: Some(1)\n"), "{stderr}");
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "exitcode: Some(1)\n"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(
             "An attempt has been made to start a new process before the current process has \
@@ -65,7 +85,11 @@ fn without_the_guard_the_child_fails_bootstrapping_and_the_program_ends(#[case] 
         ),
         "{stderr}"
     );
-    assert_eq!(stderr.matches("An attempt has been made").count(), 1, "one child, one error: {stderr}");
+    assert_eq!(
+        stderr.matches("An attempt has been made").count(),
+        1,
+        "one child, one error: {stderr}"
+    );
 }
 
 #[test]
@@ -75,16 +99,25 @@ fn without_the_guard_fork_just_works() {
 }
 
 #[rstest]
-fn at_exit_daemons_are_terminated_and_other_children_joined(#[values("fork", "spawn", "forkserver")] method: &str) {
+fn at_exit_daemons_are_terminated_and_other_children_joined(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
     let (code, stdout, stderr) = run("children_at_exit", method);
-    assert_eq!((code, stdout.as_str()), (0, "main done\nnon-daemonic child done\n"), "{stderr}");
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "main done\nnon-daemonic child done\n"),
+        "{stderr}"
+    );
 }
 
 #[rstest]
 fn the_lesson_example_runs_four_workers(#[values("fork", "spawn", "forkserver")] method: &str) {
     let (code, stdout, _) = run("lesson", method);
     assert_eq!(code, 0);
-    let mut names: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("Process: ")).collect();
+    let mut names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("Process: "))
+        .collect();
     names.sort();
     assert_eq!(names, ["Worker-0", "Worker-1", "Worker-2", "Worker-3"]);
 }
@@ -102,20 +135,44 @@ fn forking_with_threads_alive_warns(#[case] method: &str, #[case] warns: bool) {
 
 #[test]
 fn the_forkserver_does_not_outlive_a_killed_parent() {
-    let mut program = example("forkserver_orphan").stdout(Stdio::piped()).spawn().unwrap();
+    let mut program = example("forkserver_orphan")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(program.stdout.take().unwrap()).lines();
-    let server: i32 = lines.next().unwrap().unwrap().strip_prefix("server ").unwrap().parse().unwrap();
+    let server: i32 = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .strip_prefix("server ")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     // Watch the server through a pidfd, opened while it is certainly alive (its parent, blocked
     // forever, has not reaped it).
     // SAFETY: pidfd_open has no memory arguments; the result is a new descriptor we own.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, server, 0) } as i32;
-    assert!(pidfd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
     // SAFETY: a fresh descriptor nobody else owns.
     let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) };
     program.kill().unwrap(); // SIGKILL
     program.wait().unwrap();
-    let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&pidfd), nix::poll::PollFlags::POLLIN)];
-    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(TIMEOUT.as_millis() as i32).unwrap()).unwrap();
-    assert_eq!(ready, 1, "the forkserver (pid {server}) is still running after its parent was killed");
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&pidfd),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(
+        &mut fds,
+        nix::poll::PollTimeout::try_from(TIMEOUT.as_millis() as i32).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        ready, 1,
+        "the forkserver (pid {server}) is still running after its parent was killed"
+    );
 }

@@ -1,0 +1,1 @@
+//! Queues between processes (CPython's `multiprocessing.queues`): arriving with issue #3.

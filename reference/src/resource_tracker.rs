@@ -1,0 +1,1 @@
+//! The resource tracker (CPython's `multiprocessing.resource_tracker`): arriving with issue #3.
