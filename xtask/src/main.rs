@@ -1,1 +1,50 @@
-fn main() { eprintln!("xtask: no tasks yet"); std::process::exit(2) }
+//! Project automation, in plain Rust: `cargo xtask <task>` (an alias in `.cargo/config.toml`).
+//!
+//! * `matrix`: scenarios × start methods × implementations, a table, and reports.
+//! * `list`: the scenario catalog.
+//! * `explain ID`: a scenario's clauses, programs and expected outcome.
+
+mod matrix;
+mod report;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// cargo xtask: the project's tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run the conformance matrix: scenarios × start methods × implementations.
+    Matrix(matrix::MatrixArgs),
+    /// Print the scenario catalog: id, clauses, statement.
+    List,
+    /// Print a scenario's clauses, its programs and its expected outcome.
+    Explain {
+        /// The scenario id (see `cargo xtask list`).
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Matrix(args) => matrix::run(args),
+        Task::List => workspace::list().map(|()| ExitCode::SUCCESS),
+        Task::Explain { id } => workspace::explain(&id).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

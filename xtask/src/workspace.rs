@@ -1,0 +1,101 @@
+//! Where things are, and the catalog-reading tasks (`list`, `explain`).
+
+use std::path::{Path, PathBuf};
+
+use conformance::{Catalog, Expected, Suite};
+
+/// The workspace root (this crate's parent directory).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+pub fn scenarios_dir() -> PathBuf {
+    root().join("scenarios")
+}
+
+pub fn spec_path() -> PathBuf {
+    root().join("conformance").join("SPEC.md")
+}
+
+pub fn load_suite() -> Result<Suite, String> {
+    Suite::load(scenarios_dir()).map_err(|e| e.to_string())
+}
+
+fn load_catalog() -> Result<Catalog, String> {
+    Catalog::load(scenarios_dir().join("catalog.toml")).map_err(|e| e.to_string())
+}
+
+/// The text of each clause of SPEC.md, by id: a clause is a line that starts with `- **ID**`, with
+/// the indented lines that follow it.
+pub fn clause_texts() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(spec_path()).unwrap_or_default();
+    let mut clauses: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("- **") {
+            if let Some((id, body)) = rest.split_once("**") {
+                clauses.push((id.to_owned(), body.trim().to_owned()));
+                continue;
+            }
+        }
+        match clauses.last_mut() {
+            Some((_, body)) if line.starts_with("  ") && !line.trim().is_empty() => {
+                body.push(' ');
+                body.push_str(line.trim());
+            }
+            _ => {}
+        }
+    }
+    clauses
+}
+
+pub fn clause_text(id: &str) -> Option<String> {
+    clause_texts().into_iter().find(|(c, _)| c == id).map(|(_, body)| body)
+}
+
+pub fn list() -> Result<(), String> {
+    let catalog = load_catalog()?;
+    let width = catalog.scenarios.iter().map(|s| s.id.len()).max().unwrap_or(8);
+    for s in &catalog.scenarios {
+        println!("{:<width$}  {:<24}  {}", s.id, s.clauses.join(","), s.statement);
+    }
+    println!("{} scenarios", catalog.scenarios.len());
+    Ok(())
+}
+
+pub fn explain(id: &str) -> Result<(), String> {
+    let catalog = load_catalog()?;
+    let Some(s) = catalog.get(id) else {
+        return Err(format!("no scenario '{id}' in {}: `cargo xtask list` shows the ids", catalog.path.display()));
+    };
+    println!("{}\n  {}\n", s.id, s.statement);
+    for clause in &s.clauses {
+        match clause_text(clause) {
+            Some(text) => println!("{clause}: {text}"),
+            None => println!("{clause}: (not found in {})", spec_path().display()),
+        }
+    }
+    let methods: Vec<&str> = s.methods.iter().map(|m| m.as_str()).collect();
+    println!("\nstart methods: {}", methods.join(", "));
+    println!("timeout: {} s; unordered: {}; profiles: {:?}", s.timeout.as_secs(), s.unordered, s.profiles);
+    println!("programs:");
+    println!("  python: scenarios/python/{}.py", s.id_underscore());
+    println!("  rust:   scenarios/src (the `{}` entry; run `scenarios {} <method>`)", s.id, s.id);
+    let expected = scenarios_dir().join("expected");
+    let mut shown = std::collections::BTreeSet::new();
+    for &method in &s.methods {
+        let file = s.expected_file_name(method);
+        if !shown.insert(file.clone()) {
+            continue;
+        }
+        println!("\nexpected ({file}):");
+        match Expected::load(expected.join(&file)) {
+            Ok(e) => print!("{}", indent(&e.render())),
+            Err(err) => println!("  {err}"),
+        }
+    }
+    Ok(())
+}
+
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
