@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         eprintln!("usage: scenarios <scenario-id> <fork|spawn|forkserver>");
         return ExitCode::from(2);
     };
-    match process_model::SCENARIOS.iter().find(|(name, _)| *name == id) {
+    match process_model::SCENARIOS
+        .iter()
+        .find(|(name, _)| *name == id)
+    {
         Some((_, scenario)) => {
             scenario(&method);
             ExitCode::SUCCESS

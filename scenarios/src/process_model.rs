@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use multiprocessing::{
-    active_children, current_process, get_context, main_guard, parent_process, set_start_method, Context, Event,
-    Process,
+    active_children, current_process, get_context, main_guard, parent_process, set_start_method,
+    Context, Event, Process,
 };
 
 type Scenario = fn(&str);
@@ -122,7 +122,9 @@ fn report_name() {
 fn active_children_(method: &str) {
     main_guard();
     let (ready, release) = (Event::new().unwrap(), Event::new().unwrap());
-    let p = ctx(method).process(blocked, (ready.clone(), release.clone())).with_name("worker");
+    let p = ctx(method)
+        .process(blocked, (ready.clone(), release.clone()))
+        .with_name("worker");
     say!("before start: {}", names());
     p.start().unwrap();
     ready.wait(None).unwrap();
@@ -143,8 +145,14 @@ fn before_start(method: &str) {
 #[multiprocessing::target]
 fn print_pids() {
     say!("child pid: {{pid:{}}}", std::process::id());
-    say!("child parent_process().pid: {{pid:{}}}", parent_process().unwrap().pid);
-    say!("child os.getppid(): {{pid:{}}}", std::os::unix::process::parent_id());
+    say!(
+        "child parent_process().pid: {{pid:{}}}",
+        parent_process().unwrap().pid
+    );
+    say!(
+        "child os.getppid(): {{pid:{}}}",
+        std::os::unix::process::parent_id()
+    );
 }
 
 fn child_pid_and_parent(method: &str) {
@@ -152,7 +160,10 @@ fn child_pid_and_parent(method: &str) {
     say!("parent pid: {{pid:{}}}", std::process::id());
     let p = ctx(method).process(print_pids, ());
     run(&p);
-    say!("parent sees child pid: {{pid:{}}}", p.pid().unwrap().unwrap());
+    say!(
+        "parent sees child pid: {{pid:{}}}",
+        p.pid().unwrap().unwrap()
+    );
     say!("exitcode: {}", exitcode(&p));
 }
 
@@ -201,7 +212,10 @@ fn current_process_main(method: &str) {
     main_guard();
     set_start_method(Some(method), false).unwrap();
     say!("main current_process: {}", current_process().name);
-    say!("main parent_process: {}", py_opt(parent_process().map(|p| p.name)));
+    say!(
+        "main parent_process: {}",
+        py_opt(parent_process().map(|p| p.name))
+    );
     let p = Process::new(report_current_and_parent, ());
     run(&p);
     say!("exitcode: {}", exitcode(&p));
@@ -222,7 +236,9 @@ fn daemon_body(method: String) {
 
 fn daemon_no_children(method: &str) {
     main_guard();
-    let p = ctx(method).process(daemon_body, (method.to_owned(),)).with_daemon(true);
+    let p = ctx(method)
+        .process(daemon_body, (method.to_owned(),))
+        .with_daemon(true);
     run(&p);
     say!("daemon exitcode: {}", exitcode(&p));
 }
@@ -237,7 +253,9 @@ fn daemon_that_would_survive(ready: Event) {
 fn daemon_terminated_at_exit(method: &str) {
     main_guard();
     let ready = Event::new().unwrap();
-    let p = ctx(method).process(daemon_that_would_survive, (ready.clone(),)).with_daemon(true);
+    let p = ctx(method)
+        .process(daemon_that_would_survive, (ready.clone(),))
+        .with_daemon(true);
     p.start().unwrap();
     ready.wait(None).unwrap();
     say!("main: daemon is running");
@@ -246,7 +264,10 @@ fn daemon_terminated_at_exit(method: &str) {
 
 fn default_start_method(_method: &str) {
     main_guard();
-    say!("default start method: {}", py_opt(multiprocessing::get_start_method(false)));
+    say!(
+        "default start method: {}",
+        py_opt(multiprocessing::get_start_method(false))
+    );
 }
 
 #[multiprocessing::target]
@@ -318,7 +339,10 @@ fn check_fd(fd: i32, path: String) {
     let open = unsafe { libc::fstat(fd, &mut stat) } == 0;
     let same = open
         && std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == (stat.st_dev, stat.st_ino));
-    say!("child: descriptor open on the parent's file: {}", py_bool(same));
+    say!(
+        "child: descriptor open on the parent's file: {}",
+        py_bool(same)
+    );
 }
 
 fn fd_inheritance(method: &str) {
@@ -336,7 +360,10 @@ static LOCK: Mutex<()> = Mutex::new(());
 
 #[multiprocessing::target]
 fn try_the_lock() {
-    say!("child LOCK.acquire(timeout=0.2): {}", py_bool(LOCK.try_lock().is_ok()));
+    say!(
+        "child LOCK.acquire(timeout=0.2): {}",
+        py_bool(LOCK.try_lock().is_ok())
+    );
 }
 
 fn fork_lock_held_by_thread(method: &str) {
@@ -468,14 +495,22 @@ fn join_timeout(method: &str) {
 #[multiprocessing::target]
 fn lesson_worker() {
     say!("Process: {}", current_process().name);
-    say!("{} runs as {{pid:{}}}", current_process().name, std::process::id());
+    say!(
+        "{} runs as {{pid:{}}}",
+        current_process().name,
+        std::process::id()
+    );
 }
 
 fn lesson_four_workers(method: &str) {
     main_guard();
     let ctx = ctx(method);
-    let processes: Vec<Process> =
-        (0..4).map(|i| ctx.process(lesson_worker, ()).with_name(format!("Worker-{i}"))).collect();
+    let processes: Vec<Process> = (0..4)
+        .map(|i| {
+            ctx.process(lesson_worker, ())
+                .with_name(format!("Worker-{i}"))
+        })
+        .collect();
     for p in &processes {
         p.start().unwrap();
     }
@@ -483,7 +518,12 @@ fn lesson_four_workers(method: &str) {
         p.join().unwrap();
     }
     for p in &processes {
-        say!("{} was started as {{pid:{}}}, exitcode {}", p.name(), p.pid().unwrap().unwrap(), exitcode(p));
+        say!(
+            "{} was started as {{pid:{}}}, exitcode {}",
+            p.name(),
+            p.pid().unwrap().unwrap(),
+            exitcode(p)
+        );
     }
 }
 
@@ -533,7 +573,11 @@ fn names_default(method: &str) {
 
 #[multiprocessing::target]
 fn grandchild() {
-    say!("grandchild: name {}, parent_process {}", current_process().name, parent_process().unwrap().name);
+    say!(
+        "grandchild: name {}, parent_process {}",
+        current_process().name,
+        parent_process().unwrap().name
+    );
 }
 
 #[multiprocessing::target]
@@ -591,10 +635,16 @@ fn pipe_end_held_by_fork_child(method: &str) {
     let p = ctx(method).process(waits_for, (done.clone(),));
     p.start().unwrap();
     drop(w);
-    say!("EOF visible while the child runs: {}", py_bool(eof_visible(r.as_fd(), Duration::from_millis(500))));
+    say!(
+        "EOF visible while the child runs: {}",
+        py_bool(eof_visible(r.as_fd(), Duration::from_millis(500)))
+    );
     done.set().unwrap();
     p.join().unwrap();
-    say!("EOF visible after join: {}", py_bool(eof_visible(r.as_fd(), Duration::from_secs(5))));
+    say!(
+        "EOF visible after join: {}",
+        py_bool(eof_visible(r.as_fd(), Duration::from_secs(5)))
+    );
     drop(r);
     say!("exitcode: {}", exitcode(&p));
 }
@@ -609,11 +659,18 @@ fn sentinel_wait(method: &str) {
     let ctx = ctx(method);
     let release = Event::new().unwrap();
     let a = ctx.process(noop, ()).with_name("quick");
-    let b = ctx.process(blocked_until, (release.clone(),)).with_name("blocked");
+    let b = ctx
+        .process(blocked_until, (release.clone(),))
+        .with_name("blocked");
     b.start().unwrap();
     a.start().unwrap();
-    let ready = multiprocessing::connection::wait(&[a.sentinel().unwrap(), b.sentinel().unwrap()], None).unwrap();
-    let names = [&a, &b].into_iter().filter(|p| ready.contains(&p.sentinel().unwrap())).map(|p| p.name());
+    let ready =
+        multiprocessing::connection::wait(&[a.sentinel().unwrap(), b.sentinel().unwrap()], None)
+            .unwrap();
+    let names = [&a, &b]
+        .into_iter()
+        .filter(|p| ready.contains(&p.sentinel().unwrap()))
+        .map(|p| p.name());
     say!("ready: {}", py_list(names));
     release.set().unwrap();
     a.join().unwrap();
@@ -623,7 +680,10 @@ fn sentinel_wait(method: &str) {
 
 fn start_method_api(method: &str) {
     main_guard();
-    say!("initially: {}", py_opt(multiprocessing::get_start_method(true)));
+    say!(
+        "initially: {}",
+        py_opt(multiprocessing::get_start_method(true))
+    );
     set_start_method(Some(method), false).unwrap();
     say!(
         "after set_start_method(argument), get_start_method() is the argument: {}",
@@ -639,7 +699,10 @@ fn start_method_api(method: &str) {
         "set_start_method(another, force=True), get_start_method() is it: {}",
         py_bool(multiprocessing::get_start_method(false).map(|m| m.as_str()) == Some(other))
     );
-    let mut all: Vec<&str> = multiprocessing::get_all_start_methods().iter().map(|m| m.as_str()).collect();
+    let mut all: Vec<&str> = multiprocessing::get_all_start_methods()
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
     all.sort();
     say!("all start methods: {}", py_list(all));
 }
@@ -678,7 +741,9 @@ struct LockArgument(Mutex<()>);
 
 impl serde::Serialize for LockArgument {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("cannot pickle '_thread.lock' object"))
+        Err(serde::ser::Error::custom(
+            "cannot pickle '_thread.lock' object",
+        ))
     }
 }
 
@@ -690,7 +755,10 @@ impl<'de> serde::Deserialize<'de> for LockArgument {
 
 #[multiprocessing::target]
 fn got_a_lock(lock: LockArgument) {
-    say!("child got a lock, acquire: {}", py_bool(lock.0.try_lock().is_ok()));
+    say!(
+        "child got a lock, acquire: {}",
+        py_bool(lock.0.try_lock().is_ok())
+    );
 }
 
 fn unserializable_argument(method: &str) {

@@ -1,0 +1,681 @@
+//! Running one scenario against one implementation with one start method, and judging it.
+//!
+//! A run (SPEC.md 0.1):
+//! 1. is skipped when the scenario does not apply (start method not listed, platform, profile)
+//!    or the adapter lacks the start method;
+//! 2. spawns the adapter's command in a new session (`setsid`), in a fresh empty temporary
+//!    directory, with stdin `/dev/null` and stdout/stderr captured;
+//! 3. on timeout, SIGKILLs the whole session: outcome `timeout`;
+//! 4. checks for leaks: processes of the session still alive after a grace period (they are
+//!    polled for up to [`RunOptions::leak_grace`], since helper processes such as a forkserver
+//!    exit just after the main program), processes outside the session still holding the output
+//!    pipes, and, when [`RunOptions::check_shm`], new `/dev/shm` entries (see [`crate::leak`] for
+//!    the limits of that). All are killed or removed: outcome `leak`;
+//! 5. compares the exit status, the normalized trace and `stderr_contains` with the expected
+//!    outcome: `pass` or `fail`, turned into `xfail`/`xpass` by a deviation of the adapter.
+
+use std::fmt;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::adapter::Adapter;
+use crate::catalog::Scenario;
+use crate::leak::{self, ShmSnapshot, StrayProcess};
+use crate::method::{Platform, StartMethod};
+use crate::trace::{normalize, Expected};
+
+/// The judgement of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Exit status, trace and stderr as expected.
+    Pass,
+    /// Something differs from the expected outcome.
+    Fail,
+    /// It fails (or times out) and the adapter lists it as a deviation.
+    Xfail,
+    /// It passes although the adapter lists it as a deviation: remove the deviation.
+    Xpass,
+    /// It does not apply (start method, platform, profile, or the adapter lacks the method).
+    Skip,
+    /// It did not end within its timeout; its session was killed.
+    Timeout,
+    /// It left processes or `/dev/shm` entries behind (they were killed or removed).
+    Leak,
+    /// It could not be run or judged (the program did not start, no expected outcome file, ...).
+    Error,
+}
+
+impl Outcome {
+    /// Whether this outcome is acceptable: `pass`, `xfail` or `skip`.
+    pub fn is_ok(self) -> bool {
+        matches!(self, Outcome::Pass | Outcome::Xfail | Outcome::Skip)
+    }
+
+    /// Its lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Xfail => "xfail",
+            Outcome::Xpass => "xpass",
+            Outcome::Skip => "skip",
+            Outcome::Timeout => "timeout",
+            Outcome::Leak => "leak",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// The record of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResult {
+    /// The scenario id.
+    pub scenario: String,
+    /// The adapter's name.
+    pub implementation: String,
+    /// The start method.
+    pub start_method: StartMethod,
+    /// The judgement.
+    pub outcome: Outcome,
+    /// Wall time of the run, in seconds (0 when skipped).
+    pub seconds: f64,
+    /// The expected outcome, when one was read.
+    pub expected: Option<Expected>,
+    /// What the program did (exit status and normalized trace), when it ended by itself.
+    pub actual: Option<Expected>,
+    /// Why, for anything but `pass`: the skip reason, or the differences with both normalized
+    /// traces, and the end of stderr.
+    pub message: String,
+}
+
+/// Knobs of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Check for new `/dev/shm` entries (see [`crate::leak`] for why this is only exact when
+    /// nothing else runs meanwhile).
+    pub check_shm: bool,
+    /// The shared-memory directory to check.
+    pub shm_dir: PathBuf,
+    /// How long session members may take to exit after the main program has ended before they
+    /// count as leaked.
+    pub leak_grace: Duration,
+    /// Multiply every scenario's timeout by this (for slow machines).
+    pub timeout_factor: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            check_shm: true,
+            shm_dir: PathBuf::from("/dev/shm"),
+            leak_grace: Duration::from_secs(2),
+            timeout_factor: 1,
+        }
+    }
+}
+
+/// Runs scenarios: knows where the scenario programs and the expected outcomes are.
+///
+/// ```no_run
+/// use conformance::{Adapter, Catalog, Runner, StartMethod};
+/// let catalog = Catalog::load("scenarios/catalog.toml").unwrap();
+/// let runner = Runner::new("scenarios", "scenarios/expected");
+/// let adapter = Adapter::cpython("python3").unwrap();
+/// let result = runner.run(&adapter, catalog.get("exit-code").unwrap(), StartMethod::Spawn);
+/// println!("{}: {}", result.outcome, result.message);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Runner {
+    /// The scenarios directory (`{scenarios}` in adapter commands).
+    pub scenarios_dir: PathBuf,
+    /// The directory of the `.snap` expected outcomes.
+    pub expected_dir: PathBuf,
+    /// Run options.
+    pub options: RunOptions,
+}
+
+/// How many bytes of each output stream are kept.
+const CAPTURE_LIMIT: usize = 8 << 20;
+/// How many lines of stderr a message quotes.
+const STDERR_TAIL: usize = 20;
+
+impl Runner {
+    /// A runner with default options. Relative directories are made absolute, since programs
+    /// run in a temporary directory.
+    pub fn new(scenarios_dir: impl AsRef<Path>, expected_dir: impl AsRef<Path>) -> Runner {
+        Runner {
+            scenarios_dir: absolute(scenarios_dir.as_ref()),
+            expected_dir: absolute(expected_dir.as_ref()),
+            options: RunOptions::default(),
+        }
+    }
+
+    /// Replace the options.
+    pub fn with_options(mut self, options: RunOptions) -> Runner {
+        self.options = options;
+        self
+    }
+
+    /// The expected-outcome file of `scenario` under `method`.
+    pub fn expected_path(&self, scenario: &Scenario, method: StartMethod) -> PathBuf {
+        self.expected_dir.join(scenario.expected_file_name(method))
+    }
+
+    /// Run `scenario` with `method` against `adapter` and judge it. Never panics: every problem
+    /// becomes an outcome with a message.
+    pub fn run(&self, adapter: &Adapter, scenario: &Scenario, method: StartMethod) -> RunResult {
+        let mut result = RunResult {
+            scenario: scenario.id.clone(),
+            implementation: adapter.name.clone(),
+            start_method: method,
+            outcome: Outcome::Skip,
+            seconds: 0.0,
+            expected: None,
+            actual: None,
+            message: String::new(),
+        };
+        if let Some(reason) = skip_reason(adapter, scenario, method) {
+            result.message = reason;
+            return result;
+        }
+        let argv = match adapter.argv(&scenario.id, method, &self.scenarios_dir) {
+            Ok(argv) => argv,
+            Err(e) => {
+                result.outcome = Outcome::Error;
+                result.message = e.to_string();
+                return result;
+            }
+        };
+        let timeout = scenario.timeout * self.options.timeout_factor.max(1);
+        let started = Instant::now();
+        let exec = execute(&argv, timeout, &self.options);
+        result.seconds = started.elapsed().as_secs_f64();
+        let exec = match exec {
+            Ok(exec) => exec,
+            Err(message) => {
+                result.outcome = Outcome::Error;
+                result.message = message;
+                return result;
+            }
+        };
+        judge(
+            &mut result,
+            self,
+            adapter,
+            scenario,
+            method,
+            &argv,
+            timeout,
+            exec,
+        );
+        result
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Why this run does not apply, if it does not.
+pub fn skip_reason(adapter: &Adapter, scenario: &Scenario, method: StartMethod) -> Option<String> {
+    if !scenario.methods.contains(&method) {
+        return Some(format!(
+            "the scenario does not apply to start method {method}"
+        ));
+    }
+    match Platform::current() {
+        None => {
+            return Some(format!(
+                "the platform `{}` is none of linux, macos, windows",
+                std::env::consts::OS
+            ))
+        }
+        Some(p) if !scenario.platforms.contains(&p) => {
+            return Some(format!("the scenario does not apply to platform {p}"))
+        }
+        Some(p) if !p.has_method(method) => {
+            return Some(format!("start method {method} does not exist on {p}"))
+        }
+        Some(_) => {}
+    }
+    if !scenario.profiles.matches(&adapter.profile) {
+        return Some(format!(
+            "the scenario describes Python {}; {} claims profile {}",
+            scenario.profiles, adapter.name, adapter.profile
+        ));
+    }
+    if !adapter.has_method(method) {
+        return Some(format!("{} lacks start method {method}", adapter.name));
+    }
+    None
+}
+
+/// What happened when the program ran.
+struct Execution {
+    /// The exit status, unless it timed out.
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+    /// Session members found after the grace period (killed).
+    stray: Vec<StrayProcess>,
+    /// Processes outside the session holding the output pipes (killed).
+    pipe_holders: Vec<StrayProcess>,
+    /// New `/dev/shm` entries (removed).
+    shm: Vec<PathBuf>,
+    /// The output pipes were still open when the run gave up on them.
+    pipes_open: bool,
+}
+
+/// A captured output stream, filled by a reader thread.
+struct Capture {
+    buf: Arc<Mutex<Vec<u8>>>,
+    done: mpsc::Receiver<()>,
+    inode: Option<u64>,
+}
+
+impl Capture {
+    fn start(
+        mut stream: impl Read + std::os::fd::AsRawFd + Send + 'static,
+    ) -> std::io::Result<Capture> {
+        let inode = leak::fd_inode(stream.as_raw_fd());
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let (tx, done) = mpsc::channel();
+        let sink = Arc::clone(&buf);
+        thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match stream.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            let mut b = sink.lock().unwrap_or_else(|p| p.into_inner());
+                            let room = CAPTURE_LIMIT.saturating_sub(b.len());
+                            b.extend_from_slice(&chunk[..n.min(room)]);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+                let _ = tx.send(());
+            })?;
+        Ok(Capture { buf, done, inode })
+    }
+
+    /// Wait until the stream is closed, at most until `deadline`.
+    fn wait(&self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        !matches!(
+            self.done.recv_timeout(left),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        )
+    }
+
+    fn text(&self) -> String {
+        let b = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&b).into_owned()
+    }
+}
+
+fn execute(argv: &[String], timeout: Duration, options: &RunOptions) -> Result<Execution, String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("the adapter's command is empty".into());
+    };
+    let cwd = tempfile::Builder::new()
+        .prefix("conformance-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let shm_before = options
+        .check_shm
+        .then(|| ShmSnapshot::take(&options.shm_dir));
+
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(cwd.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent; this is the only
+    // thing the closure does between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start `{program}`: {e}: check the adapter's command"))?;
+    // The child called setsid, so its pid is its session id and process-group id.
+    let sid = child.id() as i32;
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        leak::kill_session(sid);
+        let _ = child.wait();
+        return Err("the program's output pipes were not set up".into());
+    };
+    let no_thread = |e: std::io::Error| {
+        leak::kill_session(sid);
+        format!("cannot start a thread to watch the program: {e}")
+    };
+    let (stdout, stderr) = match (Capture::start(out), Capture::start(err)) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => {
+            let message = no_thread(e);
+            let _ = child.wait();
+            return Err(message);
+        }
+    };
+
+    let (tx, rx) = mpsc::channel();
+    let (child_tx, child_rx) = mpsc::channel::<std::process::Child>();
+    let waiter = thread::Builder::new().name("wait".into()).spawn(move || {
+        // The child comes through a channel so that, if this thread cannot start, the caller
+        // still has it to reap.
+        if let Ok(mut child) = child_rx.recv() {
+            let _ = tx.send(child.wait());
+        }
+    });
+    if let Err(e) = waiter {
+        let message = no_thread(e);
+        let _ = child.wait();
+        return Err(message);
+    }
+    let _ = child_tx.send(child);
+    let status = match rx.recv_timeout(timeout) {
+        Ok(Ok(status)) => Some(status),
+        Ok(Err(e)) => {
+            leak::kill_session(sid);
+            return Err(format!("cannot wait for the program: {e}"));
+        }
+        Err(_) => {
+            leak::kill_session(sid);
+            // Reap it (SIGKILL ends it unless it is stuck in the kernel).
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+            None
+        }
+    };
+
+    // Leak check 1: the session's other processes get `leak_grace` to finish exiting.
+    let mut stray = Vec::new();
+    if status.is_some() {
+        let deadline = Instant::now() + options.leak_grace;
+        loop {
+            if leak::session_members(sid).is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                stray = leak::kill_session(sid);
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    } else {
+        leak::kill_session(sid);
+    }
+
+    // Leak check 2: with the session gone, the pipes close at once unless a process that left
+    // the session (a double-forked daemon) still holds them.
+    let mut pipe_holders = Vec::new();
+    let soon = Instant::now() + Duration::from_millis(500);
+    if !(stdout.wait(soon) && stderr.wait(soon)) {
+        for inode in [stdout.inode, stderr.inode].into_iter().flatten() {
+            for p in leak::pipe_holders(inode) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                if !pipe_holders.iter().any(|h: &StrayProcess| h.pid == p.pid) {
+                    pipe_holders.push(p);
+                }
+            }
+        }
+    }
+    let later = Instant::now() + Duration::from_secs(2);
+    let pipes_open = !(stdout.wait(later) && stderr.wait(later));
+
+    // Leak check 3: new /dev/shm entries, once every process of the run is gone.
+    let shm = shm_before
+        .map(|before| before.remove_new_entries())
+        .unwrap_or_default();
+
+    Ok(Execution {
+        status,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        stray,
+        pipe_holders,
+        shm,
+        pipes_open,
+    })
+}
+
+/// The exit status as SPEC.md 0.4 writes it: the code, or minus the signal number.
+fn exit_value(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| -s))
+        .unwrap_or(i32::MIN)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    result: &mut RunResult,
+    runner: &Runner,
+    adapter: &Adapter,
+    scenario: &Scenario,
+    method: StartMethod,
+    argv: &[String],
+    timeout: Duration,
+    exec: Execution,
+) {
+    let lines = normalize(&exec.stdout, scenario.unordered);
+    let mut notes: Vec<String> = Vec::new();
+    let mut outcome;
+
+    // The comparison with the expected outcome.
+    let expected_path = runner.expected_path(scenario, method);
+    let expected = if expected_path.exists() {
+        Expected::load(&expected_path).map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "no expected outcome: write {} (SPEC.md 0.4; from CPython's behaviour)",
+            expected_path.display()
+        ))
+    };
+    match exec.status {
+        None => {
+            outcome = Outcome::Timeout;
+            notes.push(format!(
+                "did not end within its timeout of {}s: its session was killed",
+                timeout.as_secs()
+            ));
+            if !lines.is_empty() {
+                notes.push(format!("trace so far:\n{}", indent(&lines.join("\n"))));
+            }
+            result.expected = expected.ok();
+        }
+        Some(status) => {
+            let actual = Expected {
+                exit: exit_value(status),
+                lines,
+            };
+            match expected {
+                Err(message) => {
+                    outcome = Outcome::Error;
+                    notes.push(message);
+                    notes.push(format!("actual:\n{}", indent(&actual.render())));
+                }
+                Ok(expected) => {
+                    let diffs = compare(&expected, &actual, scenario, &exec.stderr);
+                    if diffs.is_empty() {
+                        outcome = Outcome::Pass;
+                    } else {
+                        outcome = Outcome::Fail;
+                        notes.extend(diffs);
+                    }
+                    result.expected = Some(expected);
+                }
+            }
+            result.actual = Some(actual);
+        }
+    }
+
+    // Leaks trump a pass or a fail: what was left behind was killed or removed.
+    let mut leaks = Vec::new();
+    for p in &exec.stray {
+        leaks.push(format!(
+            "process {} ({}) was still running in the scenario's session after {:.1}s: killed",
+            p.pid,
+            p.comm,
+            runner.options.leak_grace.as_secs_f64()
+        ));
+    }
+    for p in &exec.pipe_holders {
+        leaks.push(format!(
+            "process {} ({}) left the scenario's session but kept its output open: killed",
+            p.pid, p.comm
+        ));
+    }
+    if exec.pipes_open {
+        leaks.push("the program's output was still held open by an unknown process".into());
+    }
+    for path in &exec.shm {
+        leaks.push(format!("{} was left behind: removed", path.display()));
+    }
+    if !leaks.is_empty() && outcome != Outcome::Timeout {
+        if outcome == Outcome::Fail {
+            notes.insert(0, "besides the leak, the outcome differs:".into());
+        }
+        outcome = Outcome::Leak;
+    }
+    let mut message = leaks;
+    message.extend(notes);
+
+    // Deviations turn a fail or a timeout into xfail, and a pass into xpass.
+    if let Some(d) = adapter.deviation(&scenario.id, method) {
+        let listed = format!(
+            "listed as a deviation from {} in {}: {}",
+            d.clause, adapter.name, d.reason
+        );
+        match outcome {
+            Outcome::Pass => {
+                outcome = Outcome::Xpass;
+                message.insert(
+                    0,
+                    format!("passed although {listed}; remove the [[deviation]] entry"),
+                );
+            }
+            Outcome::Fail | Outcome::Timeout => {
+                outcome = Outcome::Xfail;
+                message.insert(0, listed);
+            }
+            _ => {}
+        }
+    }
+    if outcome != Outcome::Pass {
+        message.push(format!("command: {}", argv.join(" ")));
+        let tail = stderr_tail(&exec.stderr);
+        if !tail.is_empty() {
+            message.push(format!(
+                "stderr (last {STDERR_TAIL} lines):\n{}",
+                indent(&tail)
+            ));
+        }
+    }
+    result.outcome = outcome;
+    result.message = message.join("\n");
+}
+
+/// The differences between expected and actual, each a paragraph; empty when they agree.
+fn compare(
+    expected: &Expected,
+    actual: &Expected,
+    scenario: &Scenario,
+    stderr: &str,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if expected.exit != actual.exit {
+        diffs.push(format!(
+            "exit status: expected {}, got {}",
+            expected.exit, actual.exit
+        ));
+    }
+    // Unordered traces are compared as multisets: the numbering was fixed by the masked sort,
+    // so the order of the expected file's lines does not matter.
+    let (exp_lines, act_lines) = if scenario.unordered {
+        let mut e = expected.lines.clone();
+        let mut a = actual.lines.clone();
+        e.sort();
+        a.sort();
+        (e, a)
+    } else {
+        (expected.lines.clone(), actual.lines.clone())
+    };
+    if exp_lines != act_lines {
+        let kind = if scenario.unordered {
+            "trace differs (unordered: both sorted; - expected, + actual):"
+        } else {
+            "trace differs (- expected, + actual):"
+        };
+        diffs.push(format!("{kind}\n{}", diff(&exp_lines, &act_lines)));
+    }
+    for s in &scenario.stderr_contains {
+        if !stderr.contains(s.as_str()) {
+            diffs.push(format!("stderr does not contain {s:?}"));
+        }
+    }
+    if !diffs.is_empty() {
+        diffs.push(format!("expected:\n{}", indent(&expected.render())));
+        diffs.push(format!("actual:\n{}", indent(&actual.render())));
+    }
+    diffs
+}
+
+/// A line diff: `  ` common, `- ` expected only, `+ ` actual only.
+fn diff(expected: &[String], actual: &[String]) -> String {
+    let e: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let a: Vec<&str> = actual.iter().map(String::as_str).collect();
+    let d = similar::TextDiff::from_slices(&e, &a);
+    let mut out = String::new();
+    for change in d.iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Equal => "  ",
+            similar::ChangeTag::Delete => "- ",
+            similar::ChangeTag::Insert => "+ ",
+        };
+        out.push_str(sign);
+        out.push_str(change.value());
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn stderr_tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(STDERR_TAIL)..].join("\n")
+}

@@ -1,0 +1,385 @@
+//! The suite: a catalog, its expected outcomes, and a parallel run of
+//! adapters × scenarios × start methods.
+//!
+//! ```no_run
+//! use conformance::{Adapter, Selection, Suite};
+//! let suite = Suite::load("scenarios").unwrap();
+//! let adapters = [Adapter::reference("target/debug/scenarios"), Adapter::cpython("python3").unwrap()];
+//! let report = suite.run(&adapters, &Selection::all(), 2).unwrap();
+//! print!("{}", report.table());
+//! assert!(report.ok(), "{report}");
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::adapter::Adapter;
+use crate::catalog::{Catalog, CatalogError, Scenario};
+use crate::leak::ShmSnapshot;
+use crate::method::StartMethod;
+use crate::run::{Outcome, RunResult, Runner};
+
+/// Which scenarios and start methods to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Scenario ids, or every scenario when `None`.
+    pub scenarios: Option<Vec<String>>,
+    /// Start methods, or all three when `None`.
+    pub methods: Option<Vec<StartMethod>>,
+}
+
+impl Selection {
+    /// Every scenario with every start method.
+    pub fn all() -> Selection {
+        Selection::default()
+    }
+
+    /// Only these scenarios.
+    pub fn scenarios<I, S>(ids: I) -> Selection
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Selection {
+            scenarios: Some(ids.into_iter().map(Into::into).collect()),
+            methods: None,
+        }
+    }
+
+    /// Restrict to these start methods.
+    pub fn with_methods(mut self, methods: &[StartMethod]) -> Selection {
+        self.methods = Some(methods.to_vec());
+        self
+    }
+}
+
+/// Why a suite could not be set up or run.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// The catalog is invalid.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The selection names a scenario the catalog lacks.
+    #[error("{catalog}: no scenario \"{id}\": check the selection against the catalog's ids")]
+    UnknownScenario {
+        /// The catalog path.
+        catalog: PathBuf,
+        /// The id.
+        id: String,
+    },
+    /// An adapter lists a deviation for a scenario the catalog lacks.
+    #[error(
+        "adapter {adapter}: deviation for unknown scenario \"{id}\" (not in {catalog}): fix or \
+         remove the [[deviation]] entry"
+    )]
+    UnknownDeviation {
+        /// The adapter's name.
+        adapter: String,
+        /// The id.
+        id: String,
+        /// The catalog path.
+        catalog: PathBuf,
+    },
+}
+
+/// The results of a suite run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// One record per (adapter, scenario, start method), in plan order.
+    pub results: Vec<RunResult>,
+    /// `/dev/shm` entries that appeared during a parallel run (`jobs > 1`) and were left behind,
+    /// not attributed to a scenario (see [`crate::leak`]); they were removed. Re-run with one job
+    /// to learn which scenario leaked them. With one job, leaks are reported per run instead.
+    pub stray_shm: Vec<PathBuf>,
+}
+
+impl Report {
+    /// Whether every outcome is `pass`, `xfail` or `skip`, and nothing was left in `/dev/shm`.
+    pub fn ok(&self) -> bool {
+        self.stray_shm.is_empty() && self.results.iter().all(|r| r.outcome.is_ok())
+    }
+
+    /// The records whose outcome is not acceptable.
+    pub fn failures(&self) -> impl Iterator<Item = &RunResult> {
+        self.results.iter().filter(|r| !r.outcome.is_ok())
+    }
+
+    /// How many records have this outcome.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.results.iter().filter(|r| r.outcome == outcome).count()
+    }
+
+    /// A table of every record: implementation, scenario, method, outcome, seconds.
+    pub fn table(&self) -> String {
+        let w_impl = width(self.results.iter().map(|r| r.implementation.len()), 14);
+        let w_id = width(self.results.iter().map(|r| r.scenario.len()), 8);
+        let mut out = format!(
+            "{:<w_impl$}  {:<w_id$}  {:<10}  {:<7}  {:>7}\n",
+            "implementation", "scenario", "method", "outcome", "seconds"
+        );
+        for r in &self.results {
+            out.push_str(&format!(
+                "{:<w_impl$}  {:<w_id$}  {:<10}  {:<7}  {:>7.2}\n",
+                r.implementation,
+                r.scenario,
+                r.start_method.as_str(),
+                r.outcome,
+                r.seconds
+            ));
+        }
+        out
+    }
+
+    /// One line of totals, e.g. `12 pass, 1 fail, 3 skip`.
+    pub fn summary(&self) -> String {
+        let all = [
+            Outcome::Pass,
+            Outcome::Fail,
+            Outcome::Xfail,
+            Outcome::Xpass,
+            Outcome::Skip,
+            Outcome::Timeout,
+            Outcome::Leak,
+            Outcome::Error,
+        ];
+        let mut parts: Vec<String> = all
+            .iter()
+            .filter_map(|o| {
+                let n = self.count(*o);
+                (n > 0).then(|| format!("{n} {o}"))
+            })
+            .collect();
+        if !self.stray_shm.is_empty() {
+            parts.push(format!("{} stray /dev/shm entries", self.stray_shm.len()));
+        }
+        if parts.is_empty() {
+            "nothing run".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn width(lens: impl Iterator<Item = usize>, min: usize) -> usize {
+    lens.max().unwrap_or(0).max(min)
+}
+
+impl fmt::Display for Report {
+    /// The table, then every unacceptable record's message, then the summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.table())?;
+        for r in self.failures() {
+            writeln!(
+                f,
+                "\n== {} {} {}: {}",
+                r.implementation, r.scenario, r.start_method, r.outcome
+            )?;
+            writeln!(f, "{}", r.message)?;
+        }
+        if !self.stray_shm.is_empty() {
+            writeln!(
+                f,
+                "\n== left in /dev/shm during the parallel run (removed; re-run with one job to \
+                 find the scenario):"
+            )?;
+            for p in &self.stray_shm {
+                writeln!(f, "    {}", p.display())?;
+            }
+        }
+        writeln!(f, "\n{}", self.summary())
+    }
+}
+
+/// A catalog with its expected outcomes and a runner.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// The runner (scenarios and expected directories, options).
+    pub runner: Runner,
+}
+
+/// One planned run.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    /// The implementation.
+    pub adapter: &'a Adapter,
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The start method.
+    pub method: StartMethod,
+}
+
+impl Suite {
+    /// Load `<scenarios_dir>/catalog.toml`, with expected outcomes in `<scenarios_dir>/expected`.
+    pub fn load(scenarios_dir: impl AsRef<Path>) -> Result<Suite, SuiteError> {
+        let dir = scenarios_dir.as_ref();
+        let catalog = Catalog::load(dir.join("catalog.toml"))?;
+        Ok(Suite {
+            catalog,
+            runner: Runner::new(dir, dir.join("expected")),
+        })
+    }
+
+    /// A suite of this catalog and runner.
+    pub fn new(catalog: Catalog, runner: Runner) -> Suite {
+        Suite { catalog, runner }
+    }
+
+    /// The expected-outcome files the catalog calls for that do not exist: one per scenario, or
+    /// one per listed start method when `per_method`.
+    pub fn missing_expected_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self
+            .catalog
+            .scenarios
+            .iter()
+            .flat_map(|s| s.methods.iter().map(|m| self.runner.expected_path(s, *m)))
+            .filter(|p| !p.exists())
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// The `.snap` files in the expected directory that no catalog entry uses (a renamed or
+    /// removed scenario, or `per_method` changed without renaming its files), sorted.
+    pub fn stray_expected_files(&self) -> Vec<PathBuf> {
+        let used: std::collections::BTreeSet<PathBuf> = self
+            .catalog
+            .scenarios
+            .iter()
+            .flat_map(|s| s.methods.iter().map(|m| self.runner.expected_path(s, *m)))
+            .collect();
+        let Ok(dir) = std::fs::read_dir(&self.runner.expected_dir) else {
+            return Vec::new();
+        };
+        let mut stray: Vec<PathBuf> = dir
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "snap") && !used.contains(p))
+            .collect();
+        stray.sort();
+        stray
+    }
+
+    /// The runs of `selection` for each adapter, in order: adapter, then catalog order, then
+    /// start method. Runs that do not apply are planned too; they come out as `skip`.
+    pub fn plan<'a>(
+        &'a self,
+        adapters: &'a [Adapter],
+        selection: &Selection,
+    ) -> Result<Vec<Job<'a>>, SuiteError> {
+        let path = &self.catalog.path;
+        for a in adapters {
+            if let Some(d) = a
+                .deviations
+                .iter()
+                .find(|d| self.catalog.get(&d.scenario).is_none())
+            {
+                return Err(SuiteError::UnknownDeviation {
+                    adapter: a.name.clone(),
+                    id: d.scenario.clone(),
+                    catalog: path.clone(),
+                });
+            }
+        }
+        let scenarios: Vec<&Scenario> = match &selection.scenarios {
+            None => self.catalog.scenarios.iter().collect(),
+            Some(ids) => ids
+                .iter()
+                .map(|id| {
+                    self.catalog
+                        .get(id)
+                        .ok_or_else(|| SuiteError::UnknownScenario {
+                            catalog: path.clone(),
+                            id: id.clone(),
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let methods: Vec<StartMethod> = StartMethod::ALL
+            .into_iter()
+            .filter(|m| match &selection.methods {
+                None => true,
+                Some(ms) => ms.contains(m),
+            })
+            .collect();
+        let mut jobs = Vec::new();
+        for adapter in adapters {
+            for scenario in &scenarios {
+                for &method in &methods {
+                    jobs.push(Job {
+                        adapter,
+                        scenario,
+                        method,
+                    });
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Run `selection` against every adapter with `jobs` runs at a time (0 counts as 1).
+    ///
+    /// With one job, each run checks `/dev/shm` itself; with more, runs overlap and an entry
+    /// cannot be pinned on one of them, so the suite checks once over the whole run and reports
+    /// new entries in [`Report::stray_shm`] (see [`crate::leak`]).
+    pub fn run(
+        &self,
+        adapters: &[Adapter],
+        selection: &Selection,
+        jobs: usize,
+    ) -> Result<Report, SuiteError> {
+        let plan = self.plan(adapters, selection)?;
+        let jobs = jobs.max(1).min(plan.len().max(1));
+        let check_shm = self.runner.options.check_shm;
+        let mut runner = self.runner.clone();
+        runner.options.check_shm = check_shm && jobs == 1;
+        let suite_shm = (check_shm && jobs > 1).then(|| ShmSnapshot::take(&runner.options.shm_dir));
+
+        let next = AtomicUsize::new(0);
+        let slots: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; plan.len()]);
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = plan.get(i) else { break };
+            let r = runner.run(job.adapter, job.scenario, job.method);
+            if let Some(slot) = slots.lock().unwrap_or_else(|p| p.into_inner()).get_mut(i) {
+                *slot = Some(r);
+            }
+        };
+        std::thread::scope(|s| {
+            // The calling thread is one of the workers; if a thread cannot be started, the
+            // others take its share.
+            for _ in 1..jobs {
+                if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                    break;
+                }
+            }
+            work();
+        });
+        let results = slots
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .zip(&plan)
+            .map(|(r, job)| {
+                r.unwrap_or_else(|| RunResult {
+                    scenario: job.scenario.id.clone(),
+                    implementation: job.adapter.name.clone(),
+                    start_method: job.method,
+                    outcome: Outcome::Error,
+                    seconds: 0.0,
+                    expected: None,
+                    actual: None,
+                    message: "the run did not report (its worker thread panicked)".into(),
+                })
+            })
+            .collect();
+        let stray_shm = suite_shm
+            .map(|s| s.remove_new_entries())
+            .unwrap_or_default();
+        Ok(Report { results, stray_shm })
+    }
+}

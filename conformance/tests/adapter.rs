@@ -1,0 +1,235 @@
+//! Adapter manifests and the built-in adapters.
+
+use std::path::Path;
+
+use conformance::{Adapter, AdapterError, Deviation, StartMethod};
+use rstest::rstest;
+
+use StartMethod::{Fork, Forkserver, Spawn};
+
+const MANIFEST: &str = r#"
+name = "pypy-3.10"
+command = ["{python}", "{scenarios}/python/{id_underscore}.py", "{method}", "{{literal}}"]
+python = "/opt/pypy/bin/pypy3"
+methods = ["fork", "spawn"]
+profile = "3.10"
+
+[[deviation]]
+scenario = "queue-feeder-flush"
+method = "spawn"
+reason = "the feeder thread flushes late"
+clause = "QUEUE-4"
+
+[[deviation]]
+scenario = "gc-finalizer-order"
+reason = "no refcounting"
+clause = "PROC-9"
+"#;
+
+#[test]
+fn a_full_manifest() {
+    let a = Adapter::parse(MANIFEST, "pypy.toml").unwrap();
+    assert_eq!(a.name, "pypy-3.10");
+    assert_eq!(a.methods, [Fork, Spawn]);
+    assert_eq!(a.profile.to_string(), "3.10");
+    assert!(!a.has_method(Forkserver));
+    assert_eq!(
+        a.argv("queue-feeder-flush", Spawn, Path::new("/s"))
+            .unwrap(),
+        [
+            "/opt/pypy/bin/pypy3",
+            "/s/python/queue_feeder_flush.py",
+            "spawn",
+            "{literal}"
+        ]
+    );
+    assert_eq!(a.deviations.len(), 2);
+    assert_eq!(
+        a.deviation("queue-feeder-flush", Spawn)
+            .map(|d| d.clause.as_str()),
+        Some("QUEUE-4")
+    );
+    assert_eq!(a.deviation("queue-feeder-flush", Fork), None);
+    for m in StartMethod::ALL {
+        assert_eq!(
+            a.deviation("gc-finalizer-order", m)
+                .map(|d| d.reason.as_str()),
+            Some("no refcounting")
+        );
+    }
+}
+
+#[test]
+fn defaults_all_methods_and_python3() {
+    let a = Adapter::parse(
+        "name = \"x\"\ncommand = [\"{python}\", \"{id}\"]\nprofile = \"3.12\"\n",
+        "x.toml",
+    )
+    .unwrap();
+    assert_eq!(a.methods, StartMethod::ALL);
+    assert!(a.deviations.is_empty());
+    assert_eq!(
+        a.argv("a-b", Fork, Path::new("/s")).unwrap(),
+        ["python3", "a-b"]
+    );
+}
+
+#[test]
+fn manifest_dir_is_the_manifest_s_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("impl.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\ncommand = [\"{manifest_dir}/run.sh\", \"{id}\", \"{method}\"]\nprofile = \"3.14\"\n",
+    )
+    .unwrap();
+    let a = Adapter::load(&path).unwrap();
+    let argv = a.argv("a", Forkserver, Path::new("/s")).unwrap();
+    assert_eq!(argv[0], format!("{}/run.sh", dir.path().display()));
+}
+
+#[rstest]
+#[case::unknown_key(
+    "name = \"x\"\ncommand = [\"a\"]\nprofile = \"3.14\"\nmethod = [\"fork\"]\n",
+    "unknown field `method`"
+)]
+#[case::missing_profile("name = \"x\"\ncommand = [\"a\"]\n", "missing field `profile`")]
+#[case::bad_profile(
+    "name = \"x\"\ncommand = [\"a\"]\nprofile = \"latest\"\n",
+    "x.toml: invalid adapter manifest: `profile`: invalid version `latest`: write it as dotted numbers, e.g. `3.12`"
+)]
+#[case::unknown_method(
+    "name = \"x\"\ncommand = [\"a\"]\nprofile = \"3.14\"\nmethods = [\"vfork\"]\n",
+    "x.toml: invalid adapter manifest: `methods`: unknown start method `vfork`: expected one of `fork`, `spawn`, `forkserver`"
+)]
+#[case::empty_command(
+    "name = \"x\"\ncommand = []\nprofile = \"3.14\"\n",
+    "x.toml: invalid adapter manifest: `command` is empty: list the program and its arguments"
+)]
+#[case::unknown_placeholder(
+    "name = \"x\"\ncommand = [\"a\", \"{scenario}\"]\nprofile = \"3.14\"\n",
+    "x.toml: command word `{scenario}`: unknown placeholder `{scenario}`; the placeholders are {id}, {id_underscore}, {method}, {scenarios}, {python}, {manifest_dir} (write `{{` and `}}` for literal braces)"
+)]
+#[case::unclosed_brace(
+    "name = \"x\"\ncommand = [\"a\", \"{id\"]\nprofile = \"3.14\"\n",
+    "x.toml: command word `{id`: a `{` is never closed"
+)]
+#[case::deviation_method(
+    "name = \"x\"\ncommand = [\"a\"]\nprofile = \"3.14\"\n[[deviation]]\nscenario = \"s\"\nmethod = \"thread\"\nreason = \"r\"\nclause = \"A-1\"\n",
+    "unknown start method `thread`"
+)]
+#[case::deviation_without_reason(
+    "name = \"x\"\ncommand = [\"a\"]\nprofile = \"3.14\"\n[[deviation]]\nscenario = \"s\"\nreason = \" \"\nclause = \"A-1\"\n",
+    "x.toml: invalid adapter manifest: deviation for scenario \"s\": `reason` is empty: say why it deviates"
+)]
+#[case::deviation_unknown_key(
+    "name = \"x\"\ncommand = [\"a\"]\nprofile = \"3.14\"\n[[deviation]]\nscenario = \"s\"\nreason = \"r\"\nclause = \"A-1\"\nissue = 3\n",
+    "unknown field `issue`"
+)]
+fn manifest_errors(#[case] text: &str, #[case] message: &str) {
+    let e = Adapter::parse(text, "x.toml").unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.starts_with("x.toml: "), "{shown}");
+    assert!(
+        shown.contains(message),
+        "{shown}\n  does not contain\n{message}"
+    );
+}
+
+#[test]
+fn a_missing_manifest_names_it() {
+    let e = Adapter::load("/nonexistent/impl.toml").unwrap_err();
+    assert!(matches!(e, AdapterError::Io { .. }));
+    assert!(e
+        .to_string()
+        .starts_with("/nonexistent/impl.toml: cannot read"));
+}
+
+#[test]
+fn the_reference_adapter() {
+    let a = Adapter::reference("/t/debug/scenarios{x}");
+    assert_eq!(a.name, "reference");
+    assert_eq!(a.profile.to_string(), "3.14");
+    assert_eq!(a.methods, StartMethod::ALL);
+    // The binary path is taken literally, braces included.
+    assert_eq!(
+        a.argv("exit-code", Spawn, Path::new("/s")).unwrap(),
+        ["/t/debug/scenarios{x}", "exit-code", "spawn"]
+    );
+}
+
+#[test]
+fn with_deviation_adds_one() {
+    let a = Adapter::reference("/bin/true").with_deviation(Deviation {
+        scenario: "s".into(),
+        method: Some(Fork),
+        reason: "r".into(),
+        clause: "A-1".into(),
+    });
+    assert!(a.deviation("s", Fork).is_some());
+    assert!(a.deviation("s", Spawn).is_none());
+}
+
+/// `python3` on PATH, if any.
+fn python3() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn cpython_probes_the_interpreter() {
+    let Some(py) = python3() else {
+        eprintln!("skipped: no python3 on PATH");
+        return;
+    };
+    let a = match Adapter::cpython(&py) {
+        Ok(a) => a,
+        Err(AdapterError::WrongImplementation { found, .. }) => {
+            eprintln!("skipped: python3 is {found}, not CPython");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert!(a.name.starts_with("cpython-3."), "{}", a.name);
+    assert_eq!(a.name, format!("cpython-{}", a.profile));
+    assert_eq!(
+        a.argv("queue-put-get", Fork, Path::new("/s")).unwrap(),
+        [
+            py.to_string_lossy().as_ref(),
+            "/s/python/queue_put_get.py",
+            "fork"
+        ]
+    );
+    // The same interpreter is not PyPy.
+    let e = Adapter::pypy(&py).unwrap_err();
+    assert!(e.to_string().contains("is cpython, not pypy"), "{e}");
+}
+
+#[test]
+fn probing_a_missing_interpreter_fails_clearly() {
+    let e = Adapter::cpython("/nonexistent/python9").unwrap_err();
+    assert!(matches!(e, AdapterError::Probe { .. }));
+    assert!(
+        e.to_string()
+            .starts_with("cannot probe the interpreter `/nonexistent/python9`: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn probing_something_that_is_not_python_fails_clearly() {
+    let e = Adapter::cpython("/bin/false").unwrap_err();
+    assert!(e.to_string().contains("it exited with"), "{e}");
+}
+
+#[test]
+fn toml_errors_give_the_line() {
+    let e = Adapter::parse(
+        "name = \"x\"\ncommand = [\"a\"]\nprofile = \"3.14\"\n\n[[deviation]]\nscenario = \"s\"\nreason = \"r\"\nclause = \"A-1\"\nissue = 3\n",
+        "x.toml",
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(e.to_string(), @"x.toml: invalid adapter manifest: line 9: unknown field `issue`, expected one of `scenario`, `method`, `reason`, `clause`");
+}
