@@ -68,15 +68,28 @@ fn build_reference() -> Result<PathBuf, String> {
 
 fn python_adapter(path: &Path) -> Result<Adapter, String> {
     let resolved = if path.components().count() == 1 {
-        on_path(&path.to_string_lossy())
-            .ok_or_else(|| format!("no interpreter '{}' on PATH: give its full path with --python", path.display()))?
+        on_path(&path.to_string_lossy()).ok_or_else(|| {
+            format!(
+                "no interpreter '{}' on PATH: give its full path with --python",
+                path.display()
+            )
+        })?
     } else if path.is_file() {
         path.to_path_buf()
     } else {
-        return Err(format!("no interpreter at '{}': check the path given to --python", path.display()));
+        return Err(format!(
+            "no interpreter at '{}': check the path given to --python",
+            path.display()
+        ));
     };
-    let is_pypy = resolved.file_name().is_some_and(|n| n.to_string_lossy().contains("pypy"));
-    let adapter = if is_pypy { Adapter::pypy(&resolved) } else { Adapter::cpython(&resolved) };
+    let is_pypy = resolved
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("pypy"));
+    let adapter = if is_pypy {
+        Adapter::pypy(&resolved)
+    } else {
+        Adapter::cpython(&resolved)
+    };
     adapter.map_err(|e| e.to_string())
 }
 
@@ -86,7 +99,12 @@ fn adapters(args: &MatrixArgs) -> Result<Vec<Adapter>, String> {
     if names.is_empty() {
         names.push("reference".into());
         if args.python.is_empty() {
-            names.extend(["python3", "pypy3"].iter().filter(|n| on_path(n).is_some()).map(|n| n.to_string()));
+            names.extend(
+                ["python3", "pypy3"]
+                    .iter()
+                    .filter(|n| on_path(n).is_some())
+                    .map(|n| n.to_string()),
+            );
         }
     }
     let mut adapters = Vec::new();
@@ -111,7 +129,10 @@ fn adapters(args: &MatrixArgs) -> Result<Vec<Adapter>, String> {
     let mut seen = std::collections::HashSet::new();
     for adapter in &adapters {
         if !seen.insert(adapter.name.clone()) {
-            return Err(format!("the implementation '{}' is given twice", adapter.name));
+            return Err(format!(
+                "the implementation '{}' is given twice",
+                adapter.name
+            ));
         }
     }
     Ok(adapters)
@@ -133,7 +154,10 @@ fn selection(args: &MatrixArgs, suite: &Suite) -> Result<Selection, String> {
             .map(|s| s.id.clone())
             .collect();
         if ids.is_empty() {
-            return Err(format!("no scenario matches {:?}: `cargo xtask list` shows the ids", args.scenario));
+            return Err(format!(
+                "no scenario matches {:?}: `cargo xtask list` shows the ids",
+                args.scenario
+            ));
         }
         selection = Selection::scenarios(ids);
     }
@@ -141,7 +165,11 @@ fn selection(args: &MatrixArgs, suite: &Suite) -> Result<Selection, String> {
         let methods: Vec<StartMethod> = args
             .start_methods
             .iter()
-            .map(|m| m.parse().map_err(|_| format!("unknown start method '{m}': use fork, spawn or forkserver")))
+            .map(|m| {
+                m.parse().map_err(|_| {
+                    format!("unknown start method '{m}': use fork, spawn or forkserver")
+                })
+            })
             .collect::<Result<_, _>>()?;
         selection = selection.with_methods(&methods);
     }
@@ -152,10 +180,18 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, String> {
     let mut suite = workspace::load_suite()?;
     let selection = selection(&args, &suite)?;
     let adapters = adapters(&args)?;
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
     // Overlapping runs cannot pin a /dev/shm entry on one of them: check once, around the matrix.
-    suite.runner = suite.runner.clone().with_options(RunOptions { check_shm: jobs == 1, ..RunOptions::default() });
-    let plan = suite.plan(&adapters, &selection).map_err(|e| e.to_string())?;
+    suite.runner = suite.runner.clone().with_options(RunOptions {
+        check_shm: jobs == 1,
+        ..RunOptions::default()
+    });
+    let plan = suite
+        .plan(&adapters, &selection)
+        .map_err(|e| e.to_string())?;
     let shm_before = ShmSnapshot::take("/dev/shm");
 
     let bar = ProgressBar::new(plan.len() as u64);
@@ -187,7 +223,10 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, String> {
                     }
                 }
                 bar.inc(1);
-                results.lock().unwrap_or_else(|p| p.into_inner()).push((i, result));
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, result));
             });
         }
     });
@@ -196,24 +235,58 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, String> {
     let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<RunResult> = results.into_iter().map(|(_, r)| r).collect();
-    let stray_shm = if jobs == 1 { Vec::new() } else { shm_before.remove_new_entries() };
+    let stray_shm = if jobs == 1 {
+        Vec::new()
+    } else {
+        shm_before.remove_new_entries()
+    };
 
     let matrix = report::Matrix::new(&suite, &adapters, &selection, results, stray_shm, elapsed);
     print!("{}", matrix.terminal_table());
     for r in matrix.results.iter().filter(|r| !r.outcome.is_ok()) {
-        println!("\n{} {} {} {}:\n{}", r.outcome.as_str().to_uppercase(), r.implementation, r.scenario, r.start_method.as_str(), workspace::indent(&r.message));
+        println!(
+            "\n{} {} {} {}:\n{}",
+            r.outcome.as_str().to_uppercase(),
+            r.implementation,
+            r.scenario,
+            r.start_method.as_str(),
+            workspace::indent(&r.message)
+        );
     }
     if !matrix.stray_shm.is_empty() {
-        println!("\nLEAK: new /dev/shm entries during the matrix (removed): {:?}", matrix.stray_shm);
+        println!(
+            "\nLEAK: new /dev/shm entries during the matrix (removed): {:?}",
+            matrix.stray_shm
+        );
     }
-    let dir = if args.report_dir.is_absolute() { args.report_dir.clone() } else { workspace::root().join(&args.report_dir) };
-    matrix.write_reports(&dir).map_err(|e| format!("cannot write the reports to {}: {e}", dir.display()))?;
+    let dir = if args.report_dir.is_absolute() {
+        args.report_dir.clone()
+    } else {
+        workspace::root().join(&args.report_dir)
+    };
+    matrix
+        .write_reports(&dir)
+        .map_err(|e| format!("cannot write the reports to {}: {e}", dir.display()))?;
+    let rendered = report::check_in_browser(&dir, matrix.results.len());
+    match &rendered {
+        Ok(what) => println!("report.html: {what}"),
+        Err(problem) => println!("report.html: {problem}"),
+    }
     println!("\n{}", matrix.totals());
-    println!("{} runs in {:.1} s with {jobs} jobs; reports in {}", matrix.results.len(), elapsed.as_secs_f64(), dir.display());
+    println!(
+        "{} runs in {:.1} s with {jobs} jobs; reports in {}",
+        matrix.results.len(),
+        elapsed.as_secs_f64(),
+        dir.display()
+    );
     if stop.load(Ordering::Relaxed) {
         println!("stopped early (--fail-fast)");
     }
-    Ok(if matrix.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if matrix.ok() && rendered.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Compact cell text for an outcome.

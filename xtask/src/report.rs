@@ -66,10 +66,27 @@ impl Matrix {
             .collect();
         let columns = adapters
             .iter()
-            .flat_map(|a| methods.iter().map(|&method| Column { implementation: a.name.clone(), method }))
+            .flat_map(|a| {
+                methods.iter().map(|&method| Column {
+                    implementation: a.name.clone(),
+                    method,
+                })
+            })
             .collect();
-        let clauses = suite.catalog.scenarios.iter().map(|s| (s.id.clone(), s.clauses.clone())).collect();
-        Matrix { rows, columns, results, stray_shm, elapsed, clauses }
+        let clauses = suite
+            .catalog
+            .scenarios
+            .iter()
+            .map(|s| (s.id.clone(), s.clauses.clone()))
+            .collect();
+        Matrix {
+            rows,
+            columns,
+            results,
+            stray_shm,
+            elapsed,
+            clauses,
+        }
     }
 
     pub fn ok(&self) -> bool {
@@ -78,7 +95,9 @@ impl Matrix {
 
     fn result(&self, scenario: &str, column: &Column) -> Option<&RunResult> {
         self.results.iter().find(|r| {
-            r.scenario == scenario && r.implementation == column.implementation && r.start_method == column.method
+            r.scenario == scenario
+                && r.implementation == column.implementation
+                && r.start_method == column.method
         })
     }
 
@@ -111,7 +130,11 @@ impl Matrix {
         let _ = write!(out, "{:<w_id$}", "passed");
         for (c, w) in self.columns.iter().zip(&widths) {
             let passed = self.column_count(c, Outcome::Pass);
-            let ran = self.results.iter().filter(|r| Self::in_column(r, c) && r.outcome != Outcome::Skip).count();
+            let ran = self
+                .results
+                .iter()
+                .filter(|r| Self::in_column(r, c) && r.outcome != Outcome::Skip)
+                .count();
             let _ = write!(out, "  {:<w$}", format!("{passed}/{ran}"));
         }
         out.push('\n');
@@ -123,7 +146,10 @@ impl Matrix {
     }
 
     fn column_count(&self, c: &Column, outcome: Outcome) -> usize {
-        self.results.iter().filter(|r| Self::in_column(r, c) && r.outcome == outcome).count()
+        self.results
+            .iter()
+            .filter(|r| Self::in_column(r, c) && r.outcome == outcome)
+            .count()
     }
 
     /// `N pass, N fail, ...` over every run.
@@ -144,7 +170,11 @@ impl Matrix {
             .filter(|&(o, n)| n > 0 || o == Outcome::Pass || o == Outcome::Fail)
             .map(|(o, n)| format!("{n} {}", o.as_str()))
             .collect();
-        let verdict = if self.ok() { "every result as expected" } else { "UNEXPECTED RESULTS" };
+        let verdict = if self.ok() {
+            "every result as expected"
+        } else {
+            "UNEXPECTED RESULTS"
+        };
         format!("{}: {verdict}", parts.join(", "))
     }
 
@@ -169,8 +199,12 @@ impl Matrix {
                     outcome: r.outcome.as_str(),
                     seconds: r.seconds,
                     clauses: self.clauses.get(&r.scenario).map_or(&[], Vec::as_slice),
-                    expected: detailed.then(|| r.expected.as_ref().map(|e| e.render())).flatten(),
-                    actual: detailed.then(|| r.actual.as_ref().map(|e| e.render())).flatten(),
+                    expected: detailed
+                        .then(|| r.expected.as_ref().map(|e| e.render()))
+                        .flatten(),
+                    actual: detailed
+                        .then(|| r.actual.as_ref().map(|e| e.render()))
+                        .flatten(),
                     message: &r.message,
                 }
             })
@@ -182,7 +216,11 @@ impl Matrix {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         let mut report = Report::new("conformance");
         for column in &self.columns {
-            let mut suite = TestSuite::new(format!("{} {}", column.implementation, column.method.as_str()));
+            let mut suite = TestSuite::new(format!(
+                "{} {}",
+                column.implementation,
+                column.method.as_str()
+            ));
             for r in self.results.iter().filter(|r| Self::in_column(r, column)) {
                 let status = match r.outcome {
                     Outcome::Pass | Outcome::Xfail => TestCaseStatus::success(),
@@ -221,11 +259,20 @@ impl Matrix {
             self.elapsed.as_secs_f64()
         );
         for c in &self.columns {
-            let _ = write!(page, "<th>{}<br><span class=m>{}</span></th>", escape(&c.implementation), c.method.as_str());
+            let _ = write!(
+                page,
+                "<th>{}<br><span class=m>{}</span></th>",
+                escape(&c.implementation),
+                c.method.as_str()
+            );
         }
         page.push_str("</tr></thead><tbody>\n");
         for row in &self.rows {
-            let _ = write!(page, "<tr><th class=id><a href=\"#s-{0}\">{0}</a></th>", escape(row));
+            let _ = write!(
+                page,
+                "<tr><th class=id><a href=\"#s-{0}\">{0}</a></th>",
+                escape(row)
+            );
             for c in &self.columns {
                 match self.result(row, c) {
                     Some(r) => {
@@ -247,8 +294,16 @@ impl Matrix {
         for row in &self.rows {
             let _ = write!(page, "<section id=\"s-{0}\"><h3>{0}</h3>", escape(row));
             for clause in self.clauses.get(row).into_iter().flatten() {
-                let text = clause_texts.iter().find(|(id, _)| id == clause).map_or("", |(_, t)| t.as_str());
-                let _ = write!(page, "<p class=clause><b>{}</b> {}</p>", escape(clause), escape(text));
+                let text = clause_texts
+                    .iter()
+                    .find(|(id, _)| id == clause)
+                    .map_or("", |(_, t)| t.as_str());
+                let _ = write!(
+                    page,
+                    "<p class=clause><b>{}</b> {}</p>",
+                    escape(clause),
+                    escape(text)
+                );
             }
             for r in self.results.iter().filter(|r| &r.scenario == row) {
                 let _ = write!(
@@ -262,7 +317,9 @@ impl Matrix {
                     r.outcome.as_str(),
                     r.seconds
                 );
-                let show = |e: &Option<conformance::Expected>| e.as_ref().map_or("(none)".to_owned(), |e| e.render());
+                let show = |e: &Option<conformance::Expected>| {
+                    e.as_ref().map_or("(none)".to_owned(), |e| e.render())
+                };
                 let _ = write!(
                     page,
                     "<div class=traces><div><h4>expected</h4><pre>{}</pre></div><div><h4>actual</h4><pre>{}</pre></div></div>",
@@ -282,7 +339,13 @@ impl Matrix {
 }
 
 fn anchor(r: &RunResult) -> String {
-    format!("r-{}-{}-{}", r.scenario, r.implementation, r.start_method.as_str()).replace(['.', ' '], "_")
+    format!(
+        "r-{}-{}-{}",
+        r.scenario,
+        r.implementation,
+        r.start_method.as_str()
+    )
+    .replace(['.', ' '], "_")
 }
 
 /// HTML text escaping (the five characters that matter in text and attribute values).
@@ -316,3 +379,62 @@ pre{background:#f7f7f7;border:1px solid #ddd;padding:6px;overflow:auto}.clause{c
 section{border-top:1px solid #ddd;margin-top:1em}
 </style></head><body>
 "#;
+
+/// A Chromium-family browser on PATH, if any.
+fn browser() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome", "chrome"]
+        .iter()
+        .find_map(|name| crate::matrix::on_path(name))
+}
+
+/// Renders `report.html` in a real headless browser, when one is installed: checks that the DOM
+/// the browser built has the matrix with one cell per run, and saves a screenshot as `report.png`.
+/// Returns what it did, or why not.
+pub fn check_in_browser(dir: &Path, runs: usize) -> Result<String, String> {
+    let Some(browser) = browser() else {
+        return Ok("no headless browser on PATH (install chromium to render report.html)".into());
+    };
+    let page = dir.join("report.html");
+    let url = format!("file://{}", page.display());
+    let profile = std::env::temp_dir().join(format!("xtask-chromium-{}", std::process::id()));
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let run = |extra: &[String]| {
+        std::process::Command::new(&browser)
+            .args(flags)
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", browser.display()))
+    };
+    let dom = run(&["--dump-dom".into()])?;
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let cells = dom.matches("<td class=\"").count();
+    let screenshot = dir.join("report.png");
+    let shot = run(&[
+        format!("--screenshot={}", screenshot.display()),
+        "--window-size=1400,1800".into(),
+    ]);
+    let _ = std::fs::remove_dir_all(&profile);
+    shot?;
+    if cells != runs {
+        return Err(format!(
+            "{} rendered {cells} matrix cells for {runs} runs: report.html is broken",
+            browser.display()
+        ));
+    }
+    Ok(format!(
+        "rendered in {}: {cells} cells; screenshot {}",
+        browser.display(),
+        screenshot.display()
+    ))
+}

@@ -6,7 +6,10 @@ use conformance::{Catalog, Expected, Suite};
 
 /// The workspace root (this crate's parent directory).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 pub fn scenarios_dir() -> PathBuf {
@@ -49,14 +52,27 @@ pub fn clause_texts() -> Vec<(String, String)> {
 }
 
 pub fn clause_text(id: &str) -> Option<String> {
-    clause_texts().into_iter().find(|(c, _)| c == id).map(|(_, body)| body)
+    clause_texts()
+        .into_iter()
+        .find(|(c, _)| c == id)
+        .map(|(_, body)| body)
 }
 
 pub fn list() -> Result<(), String> {
     let catalog = load_catalog()?;
-    let width = catalog.scenarios.iter().map(|s| s.id.len()).max().unwrap_or(8);
+    let width = catalog
+        .scenarios
+        .iter()
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(8);
     for s in &catalog.scenarios {
-        println!("{:<width$}  {:<24}  {}", s.id, s.clauses.join(","), s.statement);
+        println!(
+            "{:<width$}  {:<24}  {}",
+            s.id,
+            s.clauses.join(","),
+            s.statement
+        );
     }
     println!("{} scenarios", catalog.scenarios.len());
     Ok(())
@@ -65,7 +81,10 @@ pub fn list() -> Result<(), String> {
 pub fn explain(id: &str) -> Result<(), String> {
     let catalog = load_catalog()?;
     let Some(s) = catalog.get(id) else {
-        return Err(format!("no scenario '{id}' in {}: `cargo xtask list` shows the ids", catalog.path.display()));
+        return Err(format!(
+            "no scenario '{id}' in {}: `cargo xtask list` shows the ids",
+            catalog.path.display()
+        ));
     };
     println!("{}\n  {}\n", s.id, s.statement);
     for clause in &s.clauses {
@@ -76,10 +95,18 @@ pub fn explain(id: &str) -> Result<(), String> {
     }
     let methods: Vec<&str> = s.methods.iter().map(|m| m.as_str()).collect();
     println!("\nstart methods: {}", methods.join(", "));
-    println!("timeout: {} s; unordered: {}; profiles: {:?}", s.timeout.as_secs(), s.unordered, s.profiles);
+    println!(
+        "timeout: {} s; unordered: {}; profiles: {:?}",
+        s.timeout.as_secs(),
+        s.unordered,
+        s.profiles
+    );
     println!("programs:");
     println!("  python: scenarios/python/{}.py", s.id_underscore());
-    println!("  rust:   scenarios/src (the `{}` entry; run `scenarios {} <method>`)", s.id, s.id);
+    println!(
+        "  rust:   scenarios/src (the `{}` entry; run `scenarios {} <method>`)",
+        s.id, s.id
+    );
     let expected = scenarios_dir().join("expected");
     let mut shown = std::collections::BTreeSet::new();
     for &method in &s.methods {
