@@ -96,10 +96,14 @@ pub fn explain(id: &str) -> Result<(), String> {
     let methods: Vec<&str> = s.methods.iter().map(|m| m.as_str()).collect();
     println!("\nstart methods: {}", methods.join(", "));
     println!(
-        "timeout: {} s; unordered: {}; profiles: {:?}",
+        "timeout: {} s; unordered: {}; profiles: {}",
         s.timeout.as_secs(),
         s.unordered,
-        s.profiles
+        if s.profiles.is_all() {
+            "all".to_owned()
+        } else {
+            s.profiles.to_string()
+        }
     );
     println!("programs:");
     println!("  python: scenarios/python/{}.py", s.id_underscore());
