@@ -133,6 +133,13 @@ fn bootstrap_hook() {
     // SAFETY: before `main` there is one thread, so nothing reads the environment concurrently.
     unsafe { std::env::remove_var(ENV) };
     let value = value.to_string_lossy().into_owned();
+    // Hook for the resource tracker (resource_tracker.rs): this process is one, started with its
+    // socket at fd 3. It serves before `main` and never returns.
+    if value == crate::resource_tracker::BOOTSTRAP_VALUE {
+        // SAFETY: the starting process placed the tracker's socket at 3 for us
+        // (`spawn::spawn_program`); nothing else in this fresh process owns it.
+        crate::resource_tracker::serve(unsafe { sys::adopt(3) });
+    }
     let mut words = value.split(' ');
     let (role, entry, handed) = (words.next(), words.next(), words.next());
     let entry = match entry {

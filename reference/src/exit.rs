@@ -24,8 +24,17 @@ extern "C" fn at_exit() {
     let _ = std::panic::catch_unwind(exit_function);
 }
 
-/// Terminates daemonic children, joins the others, stops the forkserver.
+/// Terminates daemonic children, joins the others, stops the forkserver, then says goodbye to
+/// the resource tracker.
 pub(crate) fn exit_function() {
+    stop_children();
+    // Hook for the resource tracker (resource_tracker.rs), last, once the children that may
+    // share it have ended: it unlinks the segments this process still has registered, and the
+    // process that started it reaps it.
+    crate::resource_tracker::shutdown();
+}
+
+fn stop_children() {
     if crate::process::this().children.is_empty() && !forkserver::running() {
         return;
     }

@@ -1,1 +1,1208 @@
-//! Queues between processes (CPython's `multiprocessing.queues`): arriving with issue #3.
+//! Queues between processes (CPython's `multiprocessing.queues`): [`Queue`], [`SimpleQueue`]
+//! and [`JoinableQueue`].
+//!
+//! ```
+//! use multiprocessing::queue::Queue;
+//!
+//! let queue: Queue<(u32, String)> = Queue::new()?;
+//! queue.put((1, "one".to_string()))?;
+//! queue.put(&(2, "two".to_string()))?;
+//! assert_eq!(queue.qsize(), 2);
+//! assert_eq!(queue.get()?, (1, "one".to_string()));
+//! assert_eq!(queue.get()?.0, 2);
+//! assert!(matches!(queue.get_nowait(), Err(multiprocessing::Error::Empty)));
+//! # Ok::<(), multiprocessing::Error>(())
+//! ```
+//!
+//! # Design
+//!
+//! A queue is **a ring buffer in shared memory**: an anonymous `memfd` (no name in `/dev/shm`,
+//! so nothing to clean up: the kernel frees it when the last process holding it closes it),
+//! mapped `MAP_SHARED` by every process that has the queue. A `fork` child inherits the mapping; a
+//! `spawn` or `forkserver` child receives the descriptor as a [`Process`](crate::Process)
+//! argument and maps it.
+//!
+//! * **Items are serialized in [`put`](Queue::put), at the call**, then copied into the ring
+//!   under the queue's lock, as a length-prefixed record. A value that cannot be serialized is
+//!   [`Error::Serialization`] returned to the caller, and the queue is untouched. (CPython pickles
+//!   in a feeder thread, and a failing item is lost with only a traceback on stderr.)
+//! * **The delivery guarantee**: when `put` returns `Ok`, the item is in the shared ring. It does
+//!   not depend on the producer living on: an item is delivered even if its producer exits, or is
+//!   killed, right after `put` returns. (CPython buffers in a feeder thread, so it needs
+//!   the producer to exit normally and flush.) Every item is delivered to exactly one `get`, in
+//!   the order the `put`s took the lock, so items from one producer arrive in the order it put
+//!   them.
+//! * **Mutual exclusion** is a process-shared, *robust* `pthread` mutex in the mapping. If a
+//!   process dies holding it (killed while copying an item), the next process to lock it is told
+//!   so by the kernel; a record is published only after it is fully copied, so the ring is still
+//!   consistent and the queue carries on. Only if the death interrupted an update of the ring's
+//!   indices (a window of a few stores, or a resize) does the queue report [`Error::Corrupt`]
+//!   from then on, rather than hand out garbage. (Without robust mutexes, on macOS, such a death
+//!   leaves the queue locked, as it would a CPython queue.)
+//! * **Waiting** (an empty queue in `get`, a full one in `put`, unfinished tasks in
+//!   [`join`](JoinableQueue::join)) is a Linux `futex` on a sequence counter in the mapping, after a
+//!   spin of a few microseconds. A producer makes a system call only when a consumer sleeps, so a
+//!   busy queue costs two lock round trips and two copies per item, and no system call: that is
+//!   what makes it over ten times as fast as CPython's (a pipe, a lock, a feeder thread).
+//!   Elsewhere, waiting polls with sleeps of up to a millisecond.
+//! * **Unbounded**: the ring starts at 64 KiB and doubles as needed (`ftruncate` of the `memfd`;
+//!   every process maps a 4 GiB window up front, so none has to remap), up to 4 GiB of items in
+//!   flight; a `put` beyond that waits for room, like a bounded queue. When the queue empties, a
+//!   ring grown past 4 MiB shrinks back, returning its memory.
+//! * **Bounded** (`maxsize`): the count of items is in the mapping, next to the ring; a `put`
+//!   waits while it is at `maxsize`, as CPython's semaphore makes it.
+//! * [`qsize`](Queue::qsize) and [`empty`](Queue::empty) read that count: exact when read, and as
+//!   CPython documents, stale as soon as another process puts or gets.
+
+use std::borrow::Borrow;
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+use crate::wire;
+
+/// Identifies a queue's mapping (and its layout version).
+const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue1");
+/// The ring starts after one page of header.
+const DATA: u64 = 4096;
+/// The ring's first capacity; capacities are powers of two.
+const INITIAL_CAPACITY: u64 = 64 * 1024;
+/// An empty ring larger than this shrinks back to [`INITIAL_CAPACITY`].
+const SHRINK_ABOVE: u64 = 4 << 20;
+/// The largest ring: the window every process maps.
+#[cfg(target_pointer_width = "64")]
+const LIMIT: u64 = 1 << 32;
+#[cfg(not(target_pointer_width = "64"))]
+const LIMIT: u64 = 1 << 28;
+/// Each record starts with its length.
+const RECORD_HEADER: u64 = 8;
+/// How long an empty `get` (or a full `put`) spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(20);
+
+/// The shared state, at the start of the mapping. Every field but the mutex is an atomic, as other
+/// processes read and write them; all but the sequence counters are changed only under the mutex.
+#[repr(C)]
+struct Header {
+    magic: AtomicU64,
+    /// The largest capacity ([`LIMIT`] of the creating process).
+    limit: AtomicU64,
+    /// 0: unbounded.
+    maxsize: AtomicU64,
+    mutex: UnsafeCell<libc::pthread_mutex_t>,
+    /// Set while the indices are being changed: a holder that died then left them inconsistent.
+    dirty: AtomicU32,
+    /// Set when a holder died in the middle of a change: the queue is unusable.
+    broken: AtomicU32,
+    /// The ring's size in bytes (a power of two).
+    capacity: AtomicU64,
+    /// Where the oldest record starts.
+    head: AtomicU64,
+    /// Bytes of records in the ring.
+    used: AtomicU64,
+    /// Records in the ring.
+    count: AtomicU64,
+    /// Items put and not yet marked done (`JoinableQueue`).
+    unfinished: AtomicU64,
+    waiting_getters: AtomicU32,
+    waiting_putters: AtomicU32,
+    waiting_joiners: AtomicU32,
+    /// Bumped by every put: getters sleep on it.
+    put_seq: AtomicU32,
+    /// Bumped by every get: putters sleep on it.
+    get_seq: AtomicU32,
+    /// Bumped when `unfinished` drops to 0: joiners sleep on it.
+    done_seq: AtomicU32,
+}
+
+const _: () = assert!(std::mem::size_of::<Header>() <= DATA as usize);
+
+/// A mapped queue segment.
+struct Segment {
+    fd: OwnedFd,
+    base: NonNull<u8>,
+    len: usize,
+    /// `close()` was called in this process.
+    closed: AtomicBool,
+}
+
+// SAFETY: the mapping is shared memory meant for concurrent use: every field of the header is an
+// atomic or the process-shared mutex, and the ring is only touched under that mutex.
+unsafe impl Send for Segment {}
+// SAFETY: as above.
+unsafe impl Sync for Segment {}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` is the mapping this segment made, unmapped once; no reference into
+        // it outlives the segment (guards borrow it).
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+impl Segment {
+    fn create(maxsize: usize) -> Result<Segment> {
+        let fd = anonymous_file()?;
+        resize(&fd, INITIAL_CAPACITY)?;
+        let segment = Segment::map(fd, LIMIT)?;
+        let header = segment.header();
+        header.limit.store(LIMIT, Relaxed);
+        header.maxsize.store(maxsize as u64, Relaxed);
+        header.capacity.store(INITIAL_CAPACITY, Relaxed);
+        init_mutex(header.mutex.get())?;
+        header
+            .magic
+            .store(MAGIC, std::sync::atomic::Ordering::Release);
+        Ok(segment)
+    }
+
+    /// Maps a queue segment handed to this process.
+    fn attach(fd: OwnedFd) -> Result<Segment> {
+        let mut prefix = [0u8; 16];
+        match nix::sys::uio::pread(fd.as_fd(), &mut prefix, 0) {
+            Ok(16) => {}
+            Ok(_) => {
+                return Err(Error::Corrupt(
+                    "not a queue: the segment is too short".into(),
+                ))
+            }
+            Err(errno) => return Err(Error::os("reading a queue's header", errno)),
+        }
+        let word = |i: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&prefix[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(bytes)
+        };
+        if word(0) != MAGIC {
+            return Err(Error::Corrupt("not a queue: bad magic number".into()));
+        }
+        let limit = word(1);
+        if !limit.is_power_of_two() || limit > LIMIT {
+            return Err(Error::Corrupt(format!(
+                "a queue with a {limit}-byte window cannot be mapped by this process"
+            )));
+        }
+        Segment::map(fd, limit)
+    }
+
+    fn map(fd: OwnedFd, limit: u64) -> Result<Segment> {
+        let len = usize::try_from(DATA + limit)
+            .map_err(|_| Error::Corrupt("a queue window larger than the address space".into()))?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = libc::MAP_SHARED | libc::MAP_NORESERVE;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = libc::MAP_SHARED;
+        // SAFETY: a fresh mapping of `len` bytes of a file we own; nothing else is at that
+        // address. Pages past the file's end are never touched (only the first `DATA + capacity`
+        // bytes are, and the file is at least that long).
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Error::os(
+                "mmap of a queue",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let base = NonNull::new(base.cast()).ok_or_else(|| {
+            Error::os(
+                "mmap of a queue",
+                std::io::Error::other("mapped at address 0"),
+            )
+        })?;
+        Ok(Segment {
+            fd,
+            base,
+            len,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the mapping starts with a `Header` (page-aligned, zero-initialized by the
+        // kernel, then initialized by `create`); it lives as long as `self`.
+        unsafe { &*self.base.as_ptr().cast::<Header>() }
+    }
+
+    /// Locks the queue's mutex (spinning briefly first).
+    fn lock(&self) -> Result<Locked<'_>> {
+        let mutex = self.header().mutex.get();
+        // SAFETY: `mutex` is an initialized process-shared mutex in our mapping.
+        let mut rc = unsafe { libc::pthread_mutex_trylock(mutex) };
+        if rc == libc::EBUSY {
+            let spin_until = Instant::now() + SPIN;
+            while rc == libc::EBUSY && Instant::now() < spin_until {
+                for _ in 0..16 {
+                    std::hint::spin_loop();
+                }
+                // SAFETY: as above.
+                rc = unsafe { libc::pthread_mutex_trylock(mutex) };
+            }
+        }
+        if rc == libc::EBUSY {
+            // SAFETY: as above.
+            rc = unsafe { libc::pthread_mutex_lock(mutex) };
+        }
+        let header = self.header();
+        match rc {
+            0 => {}
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            libc::EOWNERDEAD => {
+                // The previous holder died: the lock is ours. Mark it usable again; if the
+                // holder died in the middle of an update, the queue is broken for good.
+                // SAFETY: we hold `mutex`, which the kernel marked as abandoned.
+                unsafe { libc::pthread_mutex_consistent(mutex) };
+                if header.dirty.load(Relaxed) != 0 {
+                    header.broken.store(1, Relaxed);
+                }
+            }
+            rc => {
+                return Err(Error::Corrupt(format!(
+                    "the queue's lock cannot be taken ({}): a process died while holding it",
+                    std::io::Error::from_raw_os_error(rc)
+                )))
+            }
+        }
+        let guard = Locked { segment: self };
+        if header.broken.load(Relaxed) != 0 {
+            return Err(Error::Corrupt(
+                "a process died while it was changing the queue: its contents are lost".into(),
+            ));
+        }
+        Ok(guard)
+    }
+
+    /// Capacity for `need` more bytes, growing the ring if needed; `false` if the ring is at its
+    /// limit and the bytes do not fit yet.
+    fn make_room(&self, guard: &Locked<'_>, need: u64) -> Result<bool> {
+        let _ = guard;
+        let header = self.header();
+        let (capacity, used) = (header.capacity.load(Relaxed), header.used.load(Relaxed));
+        if capacity - used >= need {
+            return Ok(true);
+        }
+        let limit = header.limit.load(Relaxed);
+        if limit - used < need {
+            return Ok(false);
+        }
+        let mut grown = capacity;
+        while grown - used < need {
+            grown *= 2;
+        }
+        header.dirty.store(1, Relaxed);
+        resize(&self.fd, grown)?;
+        let head = header.head.load(Relaxed);
+        if head + used > capacity {
+            // The records wrap: move the wrapped part after the old end, where it continues the
+            // rest. `grown >= 2 * capacity`, so it fits.
+            let wrapped = (head + used - capacity) as usize;
+            // SAFETY: both ranges lie inside the ring's `grown` bytes (the file is that long now)
+            // and do not overlap (`wrapped < used <= capacity`).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.data(),
+                    self.data().add(capacity as usize),
+                    wrapped,
+                );
+            }
+        }
+        header.capacity.store(grown, Relaxed);
+        header.dirty.store(0, Relaxed);
+        Ok(true)
+    }
+
+    fn data(&self) -> *mut u8 {
+        // SAFETY: `DATA` is within the mapping.
+        unsafe { self.base.as_ptr().add(DATA as usize) }
+    }
+
+    /// Copies `bytes` into the ring at `pos`, wrapping at the end.
+    fn write_ring(&self, _guard: &Locked<'_>, pos: u64, bytes: &[u8]) {
+        let capacity = self.header().capacity.load(Relaxed);
+        let first = bytes.len().min((capacity - pos) as usize);
+        // SAFETY: under the lock; `pos < capacity`, and the caller checked that `bytes` fits in
+        // the free part of the ring, which starts at `pos` and wraps to 0.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data().add(pos as usize), first);
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr().add(first),
+                self.data(),
+                bytes.len() - first,
+            );
+        }
+    }
+
+    /// Copies from the ring at `pos` into `out`, wrapping at the end.
+    fn read_ring(&self, _guard: &Locked<'_>, pos: u64, out: &mut [u8]) {
+        let capacity = self.header().capacity.load(Relaxed);
+        let first = out.len().min((capacity - pos) as usize);
+        // SAFETY: under the lock; `pos < capacity`, and the caller checked that `out.len()`
+        // bytes of records start at `pos`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.data().add(pos as usize), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(
+                self.data(),
+                out.as_mut_ptr().add(first),
+                out.len() - first,
+            );
+        }
+    }
+
+    /// Appends a record; the caller made room.
+    fn push(&self, guard: &Locked<'_>, bytes: &[u8]) {
+        let header = self.header();
+        let (capacity, head, used) = (
+            header.capacity.load(Relaxed),
+            header.head.load(Relaxed),
+            header.used.load(Relaxed),
+        );
+        let tail = (head + used) % capacity;
+        self.write_ring(guard, tail, &(bytes.len() as u64).to_le_bytes());
+        self.write_ring(guard, (tail + RECORD_HEADER) % capacity, bytes);
+        // Publish: only now does the record exist for others.
+        header.dirty.store(1, Relaxed);
+        header
+            .used
+            .store(used + RECORD_HEADER + bytes.len() as u64, Relaxed);
+        header.count.store(header.count.load(Relaxed) + 1, Relaxed);
+        header
+            .unfinished
+            .store(header.unfinished.load(Relaxed) + 1, Relaxed);
+        header.dirty.store(0, Relaxed);
+        header.put_seq.fetch_add(1, Relaxed);
+    }
+
+    /// Removes the oldest record; the caller checked there is one.
+    fn pop(&self, guard: &Locked<'_>) -> Result<Vec<u8>> {
+        let header = self.header();
+        let (capacity, head, used) = (
+            header.capacity.load(Relaxed),
+            header.head.load(Relaxed),
+            header.used.load(Relaxed),
+        );
+        let mut len = [0u8; 8];
+        self.read_ring(guard, head, &mut len);
+        let len = u64::from_le_bytes(len);
+        if used < RECORD_HEADER || len > used - RECORD_HEADER {
+            header.broken.store(1, Relaxed);
+            return Err(Error::Corrupt(format!(
+                "a queue record claims {len} bytes, but only {used} are in the queue"
+            )));
+        }
+        let mut bytes = vec![0u8; len as usize];
+        self.read_ring(guard, (head + RECORD_HEADER) % capacity, &mut bytes);
+        let count = header.count.load(Relaxed) - 1;
+        header.dirty.store(1, Relaxed);
+        header
+            .head
+            .store((head + RECORD_HEADER + len) % capacity, Relaxed);
+        header.used.store(used - RECORD_HEADER - len, Relaxed);
+        header.count.store(count, Relaxed);
+        if count == 0 {
+            header.head.store(0, Relaxed);
+            if capacity > SHRINK_ABOVE && resize(&self.fd, INITIAL_CAPACITY).is_ok() {
+                header.capacity.store(INITIAL_CAPACITY, Relaxed);
+            }
+        }
+        header.dirty.store(0, Relaxed);
+        header.get_seq.fetch_add(1, Relaxed);
+        Ok(bytes)
+    }
+
+    /// Releases `guard`, sleeps until `seq` moves (or `deadline`, or a spurious wake-up), and
+    /// locks again. `waiters` counts the sleepers, so that wakers make a system call only when
+    /// someone sleeps.
+    fn sleep<'a>(
+        &'a self,
+        guard: Locked<'a>,
+        seq: &AtomicU32,
+        waiters: &AtomicU32,
+        deadline: Option<Instant>,
+    ) -> Result<Locked<'a>> {
+        let seen = seq.load(Relaxed);
+        waiters.fetch_add(1, Relaxed);
+        drop(guard);
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if timeout != Some(Duration::ZERO) {
+            futex_wait(seq, seen, timeout);
+        }
+        let guard = self.lock();
+        waiters.fetch_sub(1, Relaxed);
+        guard
+    }
+
+    /// Spins briefly, unlocked, until `ready` (a cheap check of the shared state) or [`SPIN`]
+    /// passes.
+    fn spin(&self, guard: Locked<'_>, ready: impl Fn(&Header) -> bool) -> Result<Locked<'_>> {
+        drop(guard);
+        let until = Instant::now() + SPIN;
+        'spin: while Instant::now() < until {
+            for _ in 0..64 {
+                if ready(self.header()) {
+                    break 'spin;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        self.lock()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Relaxed) {
+            Err(Error::InvalidOperation(
+                "Queue is closed: close() was called on it in this process".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Puts a serialized item, waiting for room until `deadline` (`None`: forever).
+    fn put_bytes(&self, bytes: &[u8], deadline: Option<Instant>) -> Result<()> {
+        self.check_open()?;
+        let header = self.header();
+        let need = RECORD_HEADER + bytes.len() as u64;
+        let maxsize = header.maxsize.load(Relaxed);
+        let mut guard = self.lock()?;
+        let mut spun = false;
+        loop {
+            let count = header.count.load(Relaxed);
+            if (maxsize == 0 || count < maxsize) && self.make_room(&guard, need)? {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Full {
+                    maxsize: maxsize as usize,
+                });
+            }
+            if !spun {
+                spun = true;
+                let seen = header.get_seq.load(Relaxed);
+                guard = self.spin(guard, |h| h.get_seq.load(Relaxed) != seen)?;
+                continue;
+            }
+            guard = self.sleep(guard, &header.get_seq, &header.waiting_putters, deadline)?;
+        }
+        self.push(&guard, bytes);
+        let wake_getter = header.waiting_getters.load(Relaxed) > 0;
+        let count = header.count.load(Relaxed);
+        let wake_putter =
+            header.waiting_putters.load(Relaxed) > 0 && (maxsize == 0 || count < maxsize);
+        drop(guard);
+        if wake_getter {
+            futex_wake(&header.put_seq, 1);
+        }
+        if wake_putter {
+            futex_wake(&header.get_seq, 1);
+        }
+        Ok(())
+    }
+
+    /// Takes the oldest serialized item, waiting for one until `deadline` (`None`: forever).
+    fn get_bytes(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        self.check_open()?;
+        let header = self.header();
+        let mut guard = self.lock()?;
+        let mut spun = false;
+        while header.count.load(Relaxed) == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Empty);
+            }
+            if !spun {
+                spun = true;
+                guard = self.spin(guard, |h| h.count.load(Relaxed) > 0)?;
+                continue;
+            }
+            guard = self.sleep(guard, &header.put_seq, &header.waiting_getters, deadline)?;
+        }
+        let bytes = self.pop(&guard)?;
+        let wake_putter = header.waiting_putters.load(Relaxed) > 0;
+        let wake_getter =
+            header.count.load(Relaxed) > 0 && header.waiting_getters.load(Relaxed) > 0;
+        drop(guard);
+        if wake_putter {
+            futex_wake(&header.get_seq, 1);
+        }
+        if wake_getter {
+            futex_wake(&header.put_seq, 1);
+        }
+        Ok(bytes)
+    }
+
+    fn task_done(&self) -> Result<()> {
+        let header = self.header();
+        let guard = self.lock()?;
+        let unfinished = header.unfinished.load(Relaxed);
+        if unfinished == 0 {
+            return Err(Error::InvalidOperation(
+                "task_done() called too many times: more than items were put".into(),
+            ));
+        }
+        header.unfinished.store(unfinished - 1, Relaxed);
+        let wake = unfinished == 1 && {
+            header.done_seq.fetch_add(1, Relaxed);
+            header.waiting_joiners.load(Relaxed) > 0
+        };
+        drop(guard);
+        if wake {
+            futex_wake(&header.done_seq, i32::MAX);
+        }
+        Ok(())
+    }
+
+    fn join(&self) -> Result<()> {
+        let header = self.header();
+        let mut guard = self.lock()?;
+        while header.unfinished.load(Relaxed) > 0 {
+            guard = self.sleep(guard, &header.done_seq, &header.waiting_joiners, None)?;
+        }
+        drop(guard);
+        Ok(())
+    }
+}
+
+/// The queue's mutex, held.
+struct Locked<'a> {
+    segment: &'a Segment,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard exists only while this thread holds the mutex.
+        unsafe { libc::pthread_mutex_unlock(self.segment.header().mutex.get()) };
+    }
+}
+
+/// Initializes a process-shared (and, where the platform has them, robust) mutex.
+fn init_mutex(mutex: *mut libc::pthread_mutex_t) -> Result<()> {
+    let check = |rc: libc::c_int, what: &'static str| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::os(what, std::io::Error::from_raw_os_error(rc)))
+        }
+    };
+    // SAFETY: `attr` is initialized before use and destroyed after; `mutex` points to zeroed
+    // shared memory that nothing else uses yet.
+    unsafe {
+        let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+        check(
+            libc::pthread_mutexattr_init(&mut attr),
+            "pthread_mutexattr_init",
+        )?;
+        let configured = check(
+            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED),
+            "pthread_mutexattr_setpshared",
+        )
+        .and_then(|()| {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            {
+                /// `PTHREAD_MUTEX_ROBUST` (glibc, musl and bionic agree).
+                const ROBUST: libc::c_int = 1;
+                check(
+                    libc::pthread_mutexattr_setrobust(&mut attr, ROBUST),
+                    "pthread_mutexattr_setrobust",
+                )
+            }
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            Ok(())
+        })
+        .and_then(|()| check(libc::pthread_mutex_init(mutex, &attr), "pthread_mutex_init"));
+        libc::pthread_mutexattr_destroy(&mut attr);
+        configured
+    }
+}
+
+/// Sets the ring's size to `capacity` bytes (plus the header page).
+fn resize(fd: &OwnedFd, capacity: u64) -> Result<()> {
+    let len = libc::off_t::try_from(DATA + capacity)
+        .map_err(|_| Error::os("ftruncate of a queue", std::io::Error::other("too large")))?;
+    nix::unistd::ftruncate(fd, len).map_err(|errno| Error::os("ftruncate of a queue", errno))
+}
+
+/// An anonymous shared-memory file: a `memfd` on Linux, elsewhere an unlinked temporary file.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn anonymous_file() -> Result<OwnedFd> {
+    // SAFETY: a NUL-terminated literal name; the new descriptor is owned by the `OwnedFd`.
+    let fd = unsafe { libc::memfd_create(c"multiprocessing-queue".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::os(
+            "memfd_create for a queue",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn anonymous_file() -> Result<OwnedFd> {
+    use std::sync::atomic::AtomicUsize;
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    loop {
+        let path = std::env::temp_dir().join(format!(
+            "multiprocessing-queue-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Relaxed)
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(file.into());
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(Error::os("creating a queue's file", err)),
+        }
+    }
+}
+
+/// Sleeps while `word` holds `expected`, at most `timeout`; may wake spuriously.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let timespec = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    let timespec_ptr = timespec
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a valid, aligned u32 in shared memory (a shared, not private, futex:
+    // other processes wake it); `timespec_ptr` is null or points to a live timespec. Every
+    // outcome (woken, changed, timed out, interrupted) is a return the caller re-checks.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            timespec_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes up to `count` sleepers on `word`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn futex_wake(word: &AtomicU32, count: i32) {
+    // SAFETY: `word` is a valid, aligned u32; waking has no other precondition.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
+    }
+}
+
+/// Without futexes: poll the word with growing sleeps (up to a millisecond).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut nap = Duration::from_micros(20);
+    while word.load(Relaxed) == expected {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return;
+        }
+        let nap_now = deadline.map_or(nap, |d| nap.min(d - now));
+        std::thread::sleep(nap_now);
+        nap = (nap * 2).min(Duration::from_millis(1));
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn futex_wake(_word: &AtomicU32, _count: i32) {}
+
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    // A timeout too long to represent is no timeout.
+    Instant::now().checked_add(timeout)
+}
+
+// ----- the public types -----
+
+/// A FIFO queue between processes (CPython's `multiprocessing.Queue`): any number of
+/// producers and consumers, in any processes that have it.
+///
+/// Items are serde values, serialized when [`put`](Self::put) is called. Pass the queue to a child
+/// as a [`Process`](crate::Process) argument, under any start method; clones are handles to the
+/// same queue. See the [module documentation](self) for the design and the delivery guarantee:
+/// an item is in the queue when `put` returns.
+///
+/// ```no_run
+/// use multiprocessing::{queue::Queue, Process};
+///
+/// #[multiprocessing::target]
+/// fn produce(queue: Queue<u64>) -> multiprocessing::Result<()> {
+///     for i in 0..100 {
+///         queue.put(i)?;
+///     }
+///     Ok(())
+/// }
+///
+/// fn main() -> multiprocessing::Result<()> {
+///     multiprocessing::main_guard();
+///     let queue = Queue::new()?;
+///     let p = Process::new(produce, (queue.clone(),));
+///     p.start()?;
+///     let total: u64 = (0..100).map(|_| queue.get()).sum::<multiprocessing::Result<u64>>()?;
+///     assert_eq!(total, 4950);
+///     p.join()
+/// }
+/// ```
+pub struct Queue<T> {
+    segment: Arc<Segment>,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            segment: self.segment.clone(),
+            _items: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header = self.segment.header();
+        f.debug_struct("Queue")
+            .field("maxsize", &header.maxsize.load(Relaxed))
+            .field("qsize", &header.count.load(Relaxed))
+            .field("closed", &self.segment.closed.load(Relaxed))
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// An unbounded queue (CPython's `Queue()`).
+    pub fn new() -> Result<Queue<T>> {
+        Queue::with_maxsize(0)
+    }
+
+    /// A queue of at most `maxsize` items (CPython's `Queue(maxsize)`); `0` means unbounded, as
+    /// CPython's `maxsize <= 0` does.
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::with_maxsize(1)?;
+    /// queue.put_nowait(1u8)?;
+    /// assert!(queue.full());
+    /// assert!(matches!(
+    ///     queue.put_nowait(2),
+    ///     Err(multiprocessing::Error::Full { maxsize: 1 })
+    /// ));
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>> {
+        Ok(Queue {
+            segment: Arc::new(Segment::create(maxsize)?),
+            _items: PhantomData,
+        })
+    }
+
+    fn encode(item: &T) -> Result<Vec<u8>> {
+        let what = || {
+            format!(
+                "an item of type {} put on a queue",
+                std::any::type_name::<T>()
+            )
+        };
+        let bytes = wire::encode(item, what)?;
+        if RECORD_HEADER + bytes.len() as u64 > LIMIT {
+            return Err(Error::Serialization {
+                what: what(),
+                reason: format!(
+                    "its {} serialized bytes are more than a queue holds ({LIMIT} bytes)",
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<T> {
+        wire::decode(bytes, || "an item got from a queue".to_owned())
+    }
+
+    /// Puts an item, waiting for room in a bounded queue for as long as it takes (CPython's
+    /// `put(obj)`). The item is serialized here: a failure is [`Error::Serialization`], and
+    /// the queue is unchanged. After [`close`](Self::close), [`Error::InvalidOperation`].
+    ///
+    /// Takes the item or a reference to it (`impl Borrow<T>`), so a value the caller keeps
+    /// needs no clone. The queue's item type must then be known from elsewhere (a type
+    /// annotation, or the parameter type of the target the queue is passed to).
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::<String>::new()?;
+    /// let owned = "kept".to_string();
+    /// queue.put(&owned)?;
+    /// queue.put("moved".to_string())?;
+    /// assert_eq!(queue.get()?, owned);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
+        let bytes = Self::encode(item.borrow())?;
+        self.segment.put_bytes(&bytes, None)
+    }
+
+    /// Puts an item, waiting at most `timeout` for room; then [`Error::Full`] (CPython's
+    /// `put(obj, timeout=t)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let queue = multiprocessing::queue::Queue::with_maxsize(1)?;
+    /// queue.put_timeout(1u8, Duration::from_millis(1))?;
+    /// assert!(queue.put_timeout(2u8, Duration::from_millis(1)).is_err());
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
+        let bytes = Self::encode(item.borrow())?;
+        self.segment.put_bytes(&bytes, deadline_after(timeout))
+    }
+
+    /// Puts an item if there is room now, else [`Error::Full`] (CPython's `put_nowait(obj)`).
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::new()?;
+    /// queue.put_nowait(1u8)?;
+    /// assert_eq!(queue.get_nowait()?, 1);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn put_nowait(&self, item: impl Borrow<T>) -> Result<()> {
+        let bytes = Self::encode(item.borrow())?;
+        self.segment.put_bytes(&bytes, Some(Instant::now()))
+    }
+
+    /// Takes the oldest item, waiting for one for as long as it takes (CPython's `get()`).
+    ///
+    /// An item that does not deserialize as a `T` is [`Error::Deserialization`] naming `T`; it is
+    /// consumed, and the queue stays usable. After [`close`](Self::close),
+    /// [`Error::InvalidOperation`].
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::<Vec<u16>>::new()?;
+    /// queue.put(vec![1, 2])?;
+    /// assert_eq!(queue.get()?, [1, 2]);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn get(&self) -> Result<T> {
+        Self::decode(&self.segment.get_bytes(None)?)
+    }
+
+    /// Takes the oldest item, waiting at most `timeout` for one; then [`Error::Empty`] (CPython's
+    /// `get(timeout=t)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let queue = multiprocessing::queue::Queue::<u8>::new()?;
+    /// assert!(matches!(
+    ///     queue.get_timeout(Duration::from_millis(1)),
+    ///     Err(multiprocessing::Error::Empty)
+    /// ));
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        Self::decode(&self.segment.get_bytes(deadline_after(timeout))?)
+    }
+
+    /// Takes the oldest item if there is one now, else [`Error::Empty`] (CPython's
+    /// `get_nowait()`).
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::<u8>::new()?;
+    /// assert!(matches!(queue.get_nowait(), Err(multiprocessing::Error::Empty)));
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn get_nowait(&self) -> Result<T> {
+        Self::decode(&self.segment.get_bytes(Some(Instant::now()))?)
+    }
+}
+
+impl<T> Queue<T> {
+    /// The number of items in the queue (CPython's `qsize()`): exact when read, stale as soon as
+    /// another process puts or gets.
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::new()?;
+    /// queue.put(1u8)?;
+    /// assert_eq!(queue.qsize(), 1);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn qsize(&self) -> usize {
+        self.segment.header().count.load(Relaxed) as usize
+    }
+
+    /// Whether the queue is empty (CPython's `empty()`); as stale as [`qsize`](Self::qsize).
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::<u8>::new()?;
+    /// assert!(queue.empty());
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Whether a bounded queue holds `maxsize` items (CPython's `full()`); as stale as
+    /// [`qsize`](Self::qsize). Always false for an unbounded queue.
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::<u8>::new()?;
+    /// assert!(!queue.full());
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn full(&self) -> bool {
+        let maxsize = self.maxsize();
+        maxsize > 0 && self.qsize() >= maxsize
+    }
+
+    /// The bound given at creation; `0` for an unbounded queue.
+    ///
+    /// ```
+    /// assert_eq!(multiprocessing::queue::Queue::<u8>::with_maxsize(3)?.maxsize(), 3);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn maxsize(&self) -> usize {
+        self.segment.header().maxsize.load(Relaxed) as usize
+    }
+
+    /// Says that this process will use the queue no more (CPython's `close()`): `put` and `get`
+    /// through any handle of this process then fail with [`Error::InvalidOperation`]. Items already
+    /// put stay in the queue for other processes: nothing needs flushing, as `put` wrote them
+    /// to shared memory before it returned. Other processes are not affected.
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::new()?;
+    /// queue.put(1u8)?;
+    /// queue.close();
+    /// assert!(queue.put(2u8).is_err());
+    /// assert_eq!(queue.qsize(), 1);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn close(&self) {
+        self.segment.closed.store(true, Relaxed);
+    }
+
+    /// CPython's `join_thread()`: waits for the feeder thread to flush. There is no feeder
+    /// thread here, so it returns at once; like CPython, it is an error before
+    /// [`close`](Self::close).
+    ///
+    /// ```
+    /// let queue = multiprocessing::queue::Queue::<u8>::new()?;
+    /// assert!(queue.join_thread().is_err());
+    /// queue.close();
+    /// queue.join_thread()?;
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn join_thread(&self) -> Result<()> {
+        if self.segment.closed.load(Relaxed) {
+            Ok(())
+        } else {
+            Err(Error::InvalidOperation(
+                "join_thread() before close(): close the queue first".into(),
+            ))
+        }
+    }
+
+    /// CPython's `cancel_join_thread()`: there is no feeder thread to wait for, and items are
+    /// never lost at exit, so it does nothing.
+    ///
+    /// ```
+    /// multiprocessing::queue::Queue::<u8>::new()?.cancel_join_thread();
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn cancel_join_thread(&self) {}
+}
+
+/// A queue crosses into a child as a [`Process`](crate::Process) argument: its shared-memory
+/// descriptor is handed over, and the child maps it.
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        wire::serialize_fd(self.segment.fd.as_fd(), serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fd = wire::deserialize_fd(deserializer)?;
+        let segment = Segment::attach(fd).map_err(serde::de::Error::custom)?;
+        Ok(Queue {
+            segment: Arc::new(segment),
+            _items: PhantomData,
+        })
+    }
+}
+
+/// A simplified queue (CPython's `multiprocessing.SimpleQueue`): unbounded, with blocking
+/// [`put`](Self::put) and [`get`](Self::get), [`empty`](Self::empty) and [`close`](Self::close).
+/// It is a [`Queue`] underneath, with the same guarantees.
+///
+/// ```
+/// let queue = multiprocessing::queue::SimpleQueue::<String>::new()?;
+/// queue.put("item".to_string())?;
+/// assert!(!queue.empty());
+/// assert_eq!(queue.get()?, "item");
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+pub struct SimpleQueue<T> {
+    queue: Queue<T>,
+}
+
+impl<T> Clone for SimpleQueue<T> {
+    fn clone(&self) -> Self {
+        SimpleQueue {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SimpleQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimpleQueue")
+            .field("empty", &self.queue.empty())
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
+    /// A new, empty queue.
+    pub fn new() -> Result<SimpleQueue<T>> {
+        Ok(SimpleQueue {
+            queue: Queue::new()?,
+        })
+    }
+
+    /// Puts an item, serialized here (see [`Queue::put`]).
+    pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
+        self.queue.put(item)
+    }
+
+    /// Takes the oldest item, waiting for one (see [`Queue::get`]).
+    pub fn get(&self) -> Result<T> {
+        self.queue.get()
+    }
+}
+
+impl<T> SimpleQueue<T> {
+    /// Whether the queue is empty (see [`Queue::empty`]).
+    pub fn empty(&self) -> bool {
+        self.queue.empty()
+    }
+
+    /// Closes this process's use of the queue (see [`Queue::close`]).
+    pub fn close(&self) {
+        self.queue.close()
+    }
+}
+
+impl<T> Serialize for SimpleQueue<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.queue.serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Queue::deserialize(deserializer).map(|queue| SimpleQueue { queue })
+    }
+}
+
+/// A [`Queue`] that also counts unfinished tasks (CPython's `multiprocessing.JoinableQueue`):
+/// every [`put`](Queue::put) adds one, every [`task_done`](Self::task_done) removes one, and
+/// [`join`](Self::join) waits until none is left. Every [`Queue`] method is available on it.
+///
+/// ```
+/// let queue = multiprocessing::queue::JoinableQueue::new()?;
+/// queue.put(1u8)?;
+/// assert_eq!(queue.get()?, 1);
+/// queue.task_done()?;
+/// queue.join()?; // every task is done
+/// assert!(queue.task_done().is_err());
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+pub struct JoinableQueue<T> {
+    queue: Queue<T>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    fn clone(&self) -> Self {
+        JoinableQueue {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for JoinableQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header = self.queue.segment.header();
+        f.debug_struct("JoinableQueue")
+            .field("maxsize", &header.maxsize.load(Relaxed))
+            .field("qsize", &header.count.load(Relaxed))
+            .field("unfinished", &header.unfinished.load(Relaxed))
+            .finish()
+    }
+}
+
+impl<T> std::ops::Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+
+    fn deref(&self) -> &Queue<T> {
+        &self.queue
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// An unbounded joinable queue.
+    pub fn new() -> Result<JoinableQueue<T>> {
+        JoinableQueue::with_maxsize(0)
+    }
+
+    /// A joinable queue of at most `maxsize` items; `0` means unbounded.
+    pub fn with_maxsize(maxsize: usize) -> Result<JoinableQueue<T>> {
+        Ok(JoinableQueue {
+            queue: Queue::with_maxsize(maxsize)?,
+        })
+    }
+}
+
+impl<T> JoinableQueue<T> {
+    /// Marks one task done (CPython's `task_done()`): call it once per item got, when its work
+    /// is finished. Called more times than items were put: [`Error::InvalidOperation`].
+    pub fn task_done(&self) -> Result<()> {
+        self.queue.segment.task_done()
+    }
+
+    /// Waits until every item put has been marked done with [`task_done`](Self::task_done)
+    /// (CPython's `join()`).
+    pub fn join(&self) -> Result<()> {
+        self.queue.segment.join()
+    }
+}
+
+impl<T> Serialize for JoinableQueue<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.queue.serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Queue::deserialize(deserializer).map(|queue| JoinableQueue { queue })
+    }
+}

@@ -1,16 +1,1466 @@
-//! Synchronization between processes (CPython's `multiprocessing.synchronize`). For now:
-//! [`Event`].
+//! Synchronization between processes (CPython's `multiprocessing.synchronize`): [`Lock`],
+//! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Barrier`] and [`Event`].
+//!
+//! Every primitive lives in shared memory (an anonymous, sealed `memfd` on Linux) and crosses into
+//! a child as a `Process` argument under every start method: a `fork` child inherits the mapping,
+//! a `spawn` or `forkserver` child is handed its descriptor. Clones share the primitive. The
+//! method names are CPython's (`acquire(block, timeout) -> bool`, `release`, `wait`, `notify`,
+//! ...), and RAII guards ([`Lock::lock`], [`Semaphore::permit`], ...) release on drop, as
+//! Python's `with` statement does.
+//!
+//! # Implementation
+//!
+//! * [`Lock`] and [`RLock`] are `pthread` mutexes in shared memory, `PTHREAD_PROCESS_SHARED`,
+//!   `PTHREAD_MUTEX_ERRORCHECK` and, on Linux, `PTHREAD_MUTEX_ROBUST`. Uncontended, acquire and
+//!   release are one atomic instruction each; a waiter sleeps in the kernel (futex). The
+//!   recursion depth of an `RLock` is a counter next to the mutex, which only the owner touches.
+//!   Only the thread that acquired a lock may release it (unlike CPython's `Lock`, which any
+//!   process may release).
+//! * [`Semaphore`] and [`BoundedSemaphore`] are a counter and a futex, with no lock.
+//! * [`Condition`] keeps one slot per waiting thread, so `notify(n)` wakes exactly the `n`
+//!   longest-waiting threads, and each wakes on its own futex word.
+//! * [`Barrier`] is an internal robust mutex and a futex word, with `threading.Barrier`'s state
+//!   machine (filling, draining, resetting, broken).
+//!
+//! # When a holder dies
+//!
+//! On Linux, when a process (or thread) dies holding a [`Lock`] or [`RLock`], the kernel marks
+//! the mutex (robust futex list) and wakes one waiter; nobody deadlocks. The next acquirer gets
+//! [`Error::OwnerDied`], promptly, and the lock is made consistent again:
+//!
+//! * [`Lock::acquire`]/[`RLock::acquire`] return `Err(OwnerDied)` **with the lock held** by the
+//!   caller: check or repair the protected state, then `release()`.
+//! * The guard-returning methods ([`Lock::lock`], ...), and [`Value`](crate::shared::Value)'s
+//!   `get`/`set`/`lock`, **release** the recovered lock before returning `Err(OwnerDied)`, so a
+//!   `?` cannot leave it held without a guard. The next call succeeds.
+//! * A [`Condition::wait`] that recovers the lock while re-acquiring it returns
+//!   `Err(OwnerDied)` with the lock held, as after any `wait`.
+//! * A [`Barrier`] whose internal mutex was held by a dying process becomes broken.
+//!
+//! A [`Semaphore`] has no owner: a count held by a dead process is lost, as in CPython. A
+//! thread that dies inside [`Condition::wait`] leaves a slot behind; `notify` skips (and frees)
+//! the slots of processes that no longer exist, so it is not absorbed once the process is gone
+//! (a zombie that is not yet reaped still counts as alive).
+//!
+//! # macOS
+//!
+//! macOS has no robust mutexes and no `pthread_mutex_timedlock`: there a lock whose holder died
+//! stays held (a timed `acquire` returns `false`), and a timed acquire polls with a short sleep.
+//! Futex waits use `__ulock_wait`. This fallback is kept simple and is not built by this
+//! project's CI, which runs on Linux only.
 
+use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
+use crate::shared::{Region, RegionRef};
 use crate::{sys, wire};
+
+// ---------------------------------------------------------------------------------------------
+// The process-shared mutex under Lock, RLock, Condition and Barrier.
+
+/// Layout of a mutex area: the `pthread_mutex_t`, then the recursion counter, then (macOS) the
+/// owner's thread id.
+const MUTEX_SIZE: usize = std::mem::size_of::<libc::pthread_mutex_t>();
+const EXTRA_OFFSET: usize = MUTEX_SIZE.next_multiple_of(8);
+#[cfg(target_os = "macos")]
+const OWNER_OFFSET: usize = EXTRA_OFFSET + 8;
+const MUTEX_AREA: usize = (EXTRA_OFFSET + 16).next_multiple_of(16);
+
+/// How long to wait for a lock.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    Try,
+    Until(Instant),
+    Forever,
+}
+
+impl Wait {
+    fn new(block: bool, timeout: Option<Duration>) -> Wait {
+        match (block, timeout) {
+            (false, _) => Wait::Try,
+            (true, None) => Wait::Forever,
+            (true, Some(timeout)) => {
+                sys::deadline_after(timeout).map_or(Wait::Forever, Wait::Until)
+            }
+        }
+    }
+}
+
+/// What one attempt to lock found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Raw {
+    /// Now held by the caller.
+    Acquired,
+    /// Already held by the calling thread.
+    Mine,
+    /// Held by someone else (after the wait asked for).
+    Busy,
+    /// Now held by the caller; the previous holder died holding it.
+    OwnerDied,
+}
+
+/// A process-shared, error-checking (and on Linux robust) mutex at `offset` in `region`.
+#[derive(Debug)]
+struct RawMutex {
+    region: Arc<Region>,
+    offset: usize,
+}
+
+impl RawMutex {
+    /// Initializes a mutex in fresh (zeroed, unused) shared memory.
+    fn create(region: Arc<Region>, offset: usize) -> Result<RawMutex> {
+        let raw = RawMutex::attach(region, offset)?;
+        // SAFETY: `attach` checked that the area is inside the mapping and aligned; the memory is
+        // zeroed and no other process knows this region yet.
+        unsafe { init_mutex(raw.mutex()) }
+            .map_err(|e| Error::os("initializing a process-shared mutex", e))?;
+        Ok(raw)
+    }
+
+    /// A mutex already initialized at `offset` in `region`.
+    fn attach(region: Arc<Region>, offset: usize) -> Result<RawMutex> {
+        if offset % 16 != 0
+            || offset
+                .checked_add(MUTEX_AREA)
+                .is_none_or(|end| end > region.len())
+        {
+            return Err(Error::InvalidOperation(
+                "a lock arrived with a corrupt location".to_owned(),
+            ));
+        }
+        Ok(RawMutex { region, offset })
+    }
+
+    fn mutex(&self) -> *mut libc::pthread_mutex_t {
+        // SAFETY: in bounds (checked in `attach`).
+        unsafe { self.region.ptr().add(self.offset).cast() }
+    }
+
+    /// Recursion levels beyond the first (an `RLock`'s); only the holder reads or writes it.
+    fn extra(&self) -> &AtomicU32 {
+        // SAFETY: inside the area (checked in `attach`), 8-aligned.
+        unsafe { self.region.atomic_u32(self.offset + EXTRA_OFFSET) }
+    }
+
+    /// The holder's thread id (macOS, where the mutex cannot tell "held by me").
+    #[cfg(target_os = "macos")]
+    fn owner(&self) -> &std::sync::atomic::AtomicU64 {
+        // SAFETY: inside the area (checked in `attach`), 8-aligned; accessed atomically only.
+        unsafe {
+            std::sync::atomic::AtomicU64::from_ptr(
+                self.region.ptr().add(self.offset + OWNER_OFFSET).cast(),
+            )
+        }
+    }
+
+    fn lock(&self, wait: Wait) -> Result<Raw> {
+        let m = self.mutex();
+        #[cfg(target_os = "macos")]
+        if self.owner().load(Ordering::Relaxed) == thread_id() {
+            return Ok(Raw::Mine);
+        }
+        // SAFETY: `m` is an initialized process-shared mutex that lives as long as `self`.
+        let rc = unsafe {
+            match wait {
+                Wait::Try => libc::pthread_mutex_trylock(m),
+                Wait::Forever => libc::pthread_mutex_lock(m),
+                Wait::Until(deadline) => timed_lock(m, deadline),
+            }
+        };
+        let raw =
+            match rc {
+                0 => Raw::Acquired,
+                libc::EDEADLK => return Ok(Raw::Mine),
+                libc::EBUSY | libc::ETIMEDOUT => return Ok(Raw::Busy),
+                libc::EOWNERDEAD => {
+                    // SAFETY: we hold `m` (EOWNERDEAD returns with the mutex locked).
+                    unsafe { make_consistent(m) };
+                    self.extra().store(0, Ordering::Relaxed);
+                    Raw::OwnerDied
+                }
+                libc::ENOTRECOVERABLE => return Err(Error::os(
+                    "acquiring a lock",
+                    io::Error::other(
+                        "the lock is unusable: a previous owner died holding it and it was not \
+                         made consistent",
+                    ),
+                )),
+                errno => {
+                    return Err(Error::os(
+                        "acquiring a lock",
+                        io::Error::from_raw_os_error(errno),
+                    ))
+                }
+            };
+        self.region.pin();
+        #[cfg(target_os = "macos")]
+        self.owner().store(thread_id(), Ordering::Relaxed);
+        Ok(raw)
+    }
+
+    /// Unlocks; `Ok(false)` if the calling thread does not hold the mutex.
+    fn unlock(&self) -> Result<bool> {
+        #[cfg(target_os = "macos")]
+        {
+            if self.owner().load(Ordering::Relaxed) != thread_id() {
+                return Ok(false);
+            }
+            self.owner().store(0, Ordering::Relaxed);
+        }
+        // SAFETY: an initialized process-shared mutex; error-checking, so a non-owner gets EPERM.
+        match unsafe { libc::pthread_mutex_unlock(self.mutex()) } {
+            0 => {
+                self.region.unpin();
+                Ok(true)
+            }
+            libc::EPERM => Ok(false),
+            errno => Err(Error::os(
+                "releasing a lock",
+                io::Error::from_raw_os_error(errno),
+            )),
+        }
+    }
+
+    /// Whether the calling thread holds the mutex.
+    fn is_mine(&self) -> Result<bool> {
+        #[cfg(target_os = "macos")]
+        {
+            Ok(self.owner().load(Ordering::Relaxed) == thread_id())
+        }
+        #[cfg(not(target_os = "macos"))]
+        {
+            // A robust error-checking mutex answers EDEADLK to its holder's trylock.
+            match self.lock(Wait::Try)? {
+                Raw::Mine => Ok(true),
+                Raw::Busy => Ok(false),
+                Raw::Acquired => {
+                    self.unlock()?;
+                    Ok(false)
+                }
+                Raw::OwnerDied => {
+                    self.unlock()?;
+                    Err(Error::OwnerDied)
+                }
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `m` points to zeroed, writable shared memory for a `pthread_mutex_t` that nobody uses yet.
+unsafe fn init_mutex(m: *mut libc::pthread_mutex_t) -> io::Result<()> {
+    let check = |rc: libc::c_int| match rc {
+        0 => Ok(()),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    };
+    let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    // SAFETY: initializing attribute storage we own.
+    check(unsafe { libc::pthread_mutexattr_init(attr.as_mut_ptr()) })?;
+    let attr = attr.as_mut_ptr();
+    // SAFETY: `attr` is initialized (above) and destroyed below; `m` is as the caller promised.
+    let result = unsafe {
+        check(libc::pthread_mutexattr_setpshared(
+            attr,
+            libc::PTHREAD_PROCESS_SHARED,
+        ))
+        .and_then(|()| {
+            check(libc::pthread_mutexattr_settype(
+                attr,
+                libc::PTHREAD_MUTEX_ERRORCHECK,
+            ))
+        })
+        .and_then(|()| set_robust(attr))
+        .and_then(|()| check(libc::pthread_mutex_init(m, attr)))
+    };
+    // SAFETY: `attr` was initialized above.
+    unsafe { libc::pthread_mutexattr_destroy(attr) };
+    result
+}
+
+/// # Safety
+/// `attr` is an initialized mutex attribute object.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe fn set_robust(attr: *mut libc::pthread_mutexattr_t) -> io::Result<()> {
+    // SAFETY: as the caller promised.
+    match unsafe { libc::pthread_mutexattr_setrobust(attr, libc::PTHREAD_MUTEX_ROBUST) } {
+        0 => Ok(()),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    }
+}
+
+/// macOS has no robust mutexes.
+///
+/// # Safety
+/// None needed; `unsafe` to match the Linux signature.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+unsafe fn set_robust(_attr: *mut libc::pthread_mutexattr_t) -> io::Result<()> {
+    Ok(())
+}
+
+/// # Safety
+/// The calling thread holds `m` after `EOWNERDEAD`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe fn make_consistent(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: as the caller promised.
+    unsafe { libc::pthread_mutex_consistent(m) };
+}
+
+/// # Safety
+/// None needed (never reached on macOS); `unsafe` to match the Linux signature.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+unsafe fn make_consistent(_m: *mut libc::pthread_mutex_t) {}
+
+/// `pthread_mutex_timedlock` until `deadline` (which it wants as wall-clock time).
+///
+/// # Safety
+/// `m` is an initialized mutex.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe fn timed_lock(m: *mut libc::pthread_mutex_t, deadline: Instant) -> libc::c_int {
+    let left = deadline.saturating_duration_since(Instant::now());
+    // SAFETY: an all-zero timespec is valid; clock_gettime fills it.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+    let nanos = now.tv_nsec as u64 + u64::from(left.subsec_nanos());
+    let secs = (now.tv_sec as i64)
+        .saturating_add(i64::try_from(left.as_secs()).unwrap_or(i64::MAX))
+        .saturating_add((nanos / 1_000_000_000) as i64);
+    let at = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: as the caller promised; `at` is a valid timespec.
+    unsafe { libc::pthread_mutex_timedlock(m, &at) }
+}
+
+/// macOS has no `pthread_mutex_timedlock`: poll with `trylock`, sleeping up to a millisecond.
+///
+/// # Safety
+/// `m` is an initialized mutex.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+unsafe fn timed_lock(m: *mut libc::pthread_mutex_t, deadline: Instant) -> libc::c_int {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        // SAFETY: as the caller promised.
+        let rc = unsafe { libc::pthread_mutex_trylock(m) };
+        if rc != libc::EBUSY {
+            return rc;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return libc::ETIMEDOUT;
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
+}
+
+/// A system-wide unique id of the calling thread (macOS).
+#[cfg(target_os = "macos")]
+fn thread_id() -> u64 {
+    let mut id = 0u64;
+    // SAFETY: a null thread means the calling thread; `id` is a valid out-pointer.
+    unsafe { libc::pthread_threadid_np(0, &mut id) };
+    id
+}
+
+impl Serialize for RawMutex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&*self.region, self.offset as u64).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMutex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (RegionRef(region), offset) = <(RegionRef, u64)>::deserialize(deserializer)?;
+        RawMutex::attach(region, usize::try_from(offset).unwrap_or(usize::MAX))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn not_owned(recursive: bool) -> Error {
+    Error::InvalidOperation(if recursive {
+        "attempt to release recursive lock not owned by thread: only the thread that acquired \
+         an RLock may release it"
+            .to_owned()
+    } else {
+        "cannot release un-acquired lock: the Lock is not held by this thread (only the thread \
+         that acquired it may release it)"
+            .to_owned()
+    })
+}
+
+/// `acquire(block, timeout)` of a `Lock` (`recursive == false`) or an `RLock`.
+fn acquire(
+    raw: &RawMutex,
+    recursive: bool,
+    block: bool,
+    timeout: Option<Duration>,
+) -> Result<bool> {
+    let wait = Wait::new(block, timeout);
+    match raw.lock(wait)? {
+        Raw::Acquired => Ok(true),
+        Raw::Busy => Ok(false),
+        Raw::OwnerDied => Err(Error::OwnerDied),
+        Raw::Mine if recursive => {
+            let extra = raw.extra();
+            let depth = extra.load(Ordering::Relaxed);
+            let deeper = depth.checked_add(1).ok_or_else(|| {
+                Error::InvalidOperation("an RLock cannot be acquired more than 2^32 times".into())
+            })?;
+            extra.store(deeper, Ordering::Relaxed);
+            Ok(true)
+        }
+        Raw::Mine => match wait {
+            Wait::Forever => Err(Error::InvalidOperation(
+                "this thread already holds the Lock: acquiring it again would wait for ever; use \
+                 an RLock to acquire a lock recursively"
+                    .to_owned(),
+            )),
+            // Held (by us) for the whole wait: not acquired, as CPython reports.
+            Wait::Try | Wait::Until(_) => Ok(false),
+        },
+    }
+}
+
+/// `release()` of a `Lock` or an `RLock`.
+fn release(raw: &RawMutex, recursive: bool) -> Result<()> {
+    if recursive {
+        let extra = raw.extra();
+        // Only the holder writes `extra`; anyone else finds it 0 (and fails to unlock below) or
+        // fails the ownership check.
+        let depth = extra.load(Ordering::Relaxed);
+        if depth > 0 {
+            if !raw.is_mine()? {
+                return Err(not_owned(true));
+            }
+            extra.store(depth - 1, Ordering::Relaxed);
+            return Ok(());
+        }
+    }
+    if raw.unlock()? {
+        Ok(())
+    } else {
+        Err(not_owned(recursive))
+    }
+}
+
+/// A guard for the lock-like primitives; see [`Lock::lock`].
+fn guard<'a>(
+    raw: &'a RawMutex,
+    recursive: bool,
+    block: bool,
+    timeout: Option<Duration>,
+) -> Result<Option<LockGuard<'a>>> {
+    match acquire(raw, recursive, block, timeout) {
+        Ok(true) => Ok(Some(LockGuard { raw, recursive })),
+        Ok(false) => Ok(None),
+        Err(Error::OwnerDied) => {
+            // No guard can be returned with the error: release, so a `?` leaves nothing held.
+            release(raw, recursive)?;
+            Err(Error::OwnerDied)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn guard_blocking(raw: &RawMutex, recursive: bool) -> Result<LockGuard<'_>> {
+    guard(raw, recursive, true, None)?.ok_or_else(|| {
+        Error::os(
+            "acquiring a lock",
+            io::Error::other("a blocking acquire returned without the lock"),
+        )
+    })
+}
+
+/// A held [`Lock`], [`RLock`] or [`Condition`] lock; dropping it releases one level.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct LockGuard<'a> {
+    raw: &'a RawMutex,
+    recursive: bool,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // Cannot fail: this thread holds the lock.
+        let _ = release(self.raw, self.recursive);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lock and RLock.
+
+/// A mutual-exclusion lock shared between processes (CPython's `multiprocessing.Lock`).
+///
+/// Only the thread that acquired it may release it. Acquiring it again from the thread that
+/// holds it never deadlocks: a blocking [`acquire`](Self::acquire) or [`lock`](Self::lock) is an
+/// [`Error::InvalidOperation`], a non-blocking or timed one returns `false`/`None`. See the
+/// [module docs](self) for what happens when a holder dies (on Linux: [`Error::OwnerDied`]).
+///
+/// ```
+/// use multiprocessing::sync::Lock;
+/// let lock = Lock::new()?;
+/// {
+///     let _guard = lock.lock()?; // Python: `with lock:`
+///     assert!(!lock.acquire(false, None)?); // held
+/// }
+/// assert!(lock.acquire(true, Some(std::time::Duration::from_secs(1)))?);
+/// lock.release()?;
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lock {
+    raw: Arc<RawMutex>,
+}
+
+impl Lock {
+    /// A new, unlocked lock.
+    pub fn new() -> Result<Lock> {
+        let region = Region::new(MUTEX_AREA)?;
+        Ok(Lock {
+            raw: Arc::new(RawMutex::create(region, 0)?),
+        })
+    }
+
+    /// CPython's `acquire(block=True, timeout=None)`: `Ok(true)` once acquired, `Ok(false)` if
+    /// `block` is false and the lock is held, or `timeout` passed first.
+    ///
+    /// `Err(Error::OwnerDied)`: the previous holder died holding the lock, and **the caller now
+    /// holds it**; check the protected state, then [`release`](Self::release).
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
+        acquire(&self.raw, false, block, timeout)
+    }
+
+    /// Releases the lock; an [`Error::InvalidOperation`] if this thread does not hold it.
+    pub fn release(&self) -> Result<()> {
+        release(&self.raw, false)
+    }
+
+    /// Acquires the lock, blocking, and returns a guard that releases it when dropped.
+    ///
+    /// `Err(Error::OwnerDied)`: the previous holder died holding the lock; it was made
+    /// consistent and **released** again, so the next `lock()` succeeds.
+    pub fn lock(&self) -> Result<LockGuard<'_>> {
+        guard_blocking(&self.raw, false)
+    }
+
+    /// Acquires the lock if it is free at once.
+    pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>> {
+        guard(&self.raw, false, false, None)
+    }
+
+    /// Acquires the lock, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<LockGuard<'_>>> {
+        guard(&self.raw, false, true, Some(timeout))
+    }
+}
+
+impl Serialize for Lock {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Lock {
+            raw: Arc::new(RawMutex::deserialize(deserializer)?),
+        })
+    }
+}
+
+/// A recursive lock shared between processes (CPython's `multiprocessing.RLock`): the thread
+/// that holds it may acquire it again, and must release it as many times.
+///
+/// ```
+/// use multiprocessing::sync::RLock;
+/// let lock = RLock::new()?;
+/// let outer = lock.lock()?;
+/// let inner = lock.lock()?; // the same thread: fine
+/// drop(inner);
+/// drop(outer);
+/// assert!(lock.release().is_err()); // not held any more
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RLock {
+    raw: Arc<RawMutex>,
+}
+
+impl RLock {
+    /// The bytes an `RLock` takes at the start of a region ([`RLock::in_region`]).
+    pub(crate) const AREA: usize = MUTEX_AREA;
+
+    /// A new, unlocked recursive lock.
+    pub fn new() -> Result<RLock> {
+        RLock::in_region(Region::new(MUTEX_AREA)?, 0)
+    }
+
+    /// A new lock at `offset` (16-aligned, [`RLock::AREA`] bytes) in a fresh region.
+    pub(crate) fn in_region(region: Arc<Region>, offset: usize) -> Result<RLock> {
+        Ok(RLock {
+            raw: Arc::new(RawMutex::create(region, offset)?),
+        })
+    }
+
+    pub(crate) fn region(&self) -> &Arc<Region> {
+        &self.raw.region
+    }
+
+    /// CPython's `acquire(block=True, timeout=None)`; the holder acquires again at once.
+    ///
+    /// `Err(Error::OwnerDied)`: the previous holder died holding the lock, and **the caller now
+    /// holds it** (once); check the protected state, then [`release`](Self::release).
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
+        acquire(&self.raw, true, block, timeout)
+    }
+
+    /// Releases one level; an [`Error::InvalidOperation`] if this thread does not hold it.
+    pub fn release(&self) -> Result<()> {
+        release(&self.raw, true)
+    }
+
+    /// Acquires the lock, blocking, and returns a guard that releases one level when dropped.
+    ///
+    /// `Err(Error::OwnerDied)`: the previous holder died holding the lock; it was made
+    /// consistent and **released** again, so the next `lock()` succeeds.
+    pub fn lock(&self) -> Result<LockGuard<'_>> {
+        guard_blocking(&self.raw, true)
+    }
+
+    /// Acquires the lock if it is free (or already held by this thread) at once.
+    pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>> {
+        guard(&self.raw, true, false, None)
+    }
+
+    /// Acquires the lock, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<LockGuard<'_>>> {
+        guard(&self.raw, true, true, Some(timeout))
+    }
+}
+
+impl Serialize for RLock {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RLock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(RLock {
+            raw: Arc::new(RawMutex::deserialize(deserializer)?),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semaphores.
+
+/// The counter of a semaphore: `value`, `waiters` (threads blocked or about to block) and the
+/// bound, at the start of a region.
+#[derive(Debug)]
+struct Counter {
+    region: Arc<Region>,
+}
+
+const COUNTER_VALUE: usize = 0;
+const COUNTER_WAITERS: usize = 4;
+const COUNTER_MAX: usize = 8;
+const COUNTER_AREA: usize = 12;
+
+/// CPython's `SEM_VALUE_MAX` on Linux.
+const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+impl Counter {
+    fn new(value: u32, max: u32) -> Result<Counter> {
+        if value > max {
+            return Err(Error::InvalidOperation(format!(
+                "a semaphore's value must be at most {max}, not {value}"
+            )));
+        }
+        let counter = Counter {
+            region: Region::new(COUNTER_AREA)?,
+        };
+        counter.value().store(value, Ordering::Relaxed);
+        counter.max().store(max, Ordering::Relaxed);
+        Ok(counter)
+    }
+
+    fn attach(region: Arc<Region>) -> Result<Counter> {
+        if region.len() < COUNTER_AREA {
+            return Err(Error::InvalidOperation(
+                "a semaphore arrived with corrupt memory".to_owned(),
+            ));
+        }
+        Ok(Counter { region })
+    }
+
+    fn value(&self) -> &AtomicU32 {
+        // SAFETY: inside the region (checked at construction), aligned.
+        unsafe { self.region.atomic_u32(COUNTER_VALUE) }
+    }
+
+    fn waiters(&self) -> &AtomicU32 {
+        // SAFETY: as above.
+        unsafe { self.region.atomic_u32(COUNTER_WAITERS) }
+    }
+
+    fn max(&self) -> &AtomicU32 {
+        // SAFETY: as above.
+        unsafe { self.region.atomic_u32(COUNTER_MAX) }
+    }
+
+    fn try_decrement(&self) -> bool {
+        let value = self.value();
+        let mut current = value.load(Ordering::SeqCst);
+        while current > 0 {
+            match value.compare_exchange_weak(
+                current,
+                current - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+        false
+    }
+
+    fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
+        if self.try_decrement() {
+            return true;
+        }
+        if !block {
+            return false;
+        }
+        let deadline = timeout.and_then(sys::deadline_after);
+        let forever = timeout.is_none() || deadline.is_none();
+        // Registered before the last look at the value: a `release` that increments after that
+        // look sees the waiter and wakes it (both sides are SeqCst).
+        self.waiters().fetch_add(1, Ordering::SeqCst);
+        let acquired = loop {
+            if self.try_decrement() {
+                break true;
+            }
+            let left = if forever {
+                None
+            } else {
+                sys::remaining(deadline)
+            };
+            if left.is_some_and(|left| left.is_zero()) {
+                break false;
+            }
+            sys::futex_wait(self.value(), 0, left);
+        };
+        self.waiters().fetch_sub(1, Ordering::SeqCst);
+        acquired
+    }
+
+    fn release(&self) -> Result<()> {
+        let value = self.value();
+        let max = self.max().load(Ordering::Relaxed);
+        let mut current = value.load(Ordering::SeqCst);
+        loop {
+            if current >= max {
+                return Err(Error::InvalidOperation(
+                    "semaphore or lock released too many times".to_owned(),
+                ));
+            }
+            match value.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => break,
+                Err(seen) => current = seen,
+            }
+        }
+        if self.waiters().load(Ordering::SeqCst) > 0 {
+            sys::futex_wake(value, 1);
+        }
+        Ok(())
+    }
+}
+
+/// A counting semaphore shared between processes (CPython's `multiprocessing.Semaphore`).
+///
+/// ```
+/// use multiprocessing::sync::Semaphore;
+/// let slots = Semaphore::new(2)?;
+/// let a = slots.permit()?; // Python: `with slots:`
+/// assert!(slots.acquire(false, None)?);
+/// assert!(!slots.acquire(false, None)?); // none left
+/// slots.release()?;
+/// drop(a);
+/// assert_eq!(slots.get_value(), 2);
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    counter: Arc<Counter>,
+}
+
+impl Semaphore {
+    /// A semaphore with an initial value (CPython's default is 1).
+    pub fn new(value: u32) -> Result<Semaphore> {
+        Ok(Semaphore {
+            counter: Arc::new(Counter::new(value, SEM_VALUE_MAX)?),
+        })
+    }
+
+    /// CPython's `acquire(block=True, timeout=None)`: decrements the value, waiting while it is
+    /// zero; `false` if `block` is false or `timeout` passes first.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
+        Ok(self.counter.acquire(block, timeout))
+    }
+
+    /// Increments the value, waking one waiter. Any thread of any process may release.
+    pub fn release(&self) -> Result<()> {
+        self.counter.release()
+    }
+
+    /// The current value (CPython's `get_value()`).
+    pub fn get_value(&self) -> u32 {
+        self.counter.value().load(Ordering::SeqCst)
+    }
+
+    /// Acquires, blocking, and returns a guard that releases when dropped.
+    pub fn permit(&self) -> Result<SemaphoreGuard<'_>> {
+        self.counter.acquire(true, None);
+        Ok(SemaphoreGuard {
+            counter: &self.counter,
+        })
+    }
+}
+
+/// A semaphore whose value may not exceed its initial value (CPython's
+/// `multiprocessing.BoundedSemaphore`): releasing more than was acquired is an error.
+///
+/// ```
+/// use multiprocessing::sync::BoundedSemaphore;
+/// let sem = BoundedSemaphore::new(1)?;
+/// assert!(sem.release().is_err()); // "semaphore or lock released too many times"
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct BoundedSemaphore {
+    counter: Arc<Counter>,
+}
+
+impl BoundedSemaphore {
+    /// A semaphore with an initial (and maximum) value.
+    pub fn new(value: u32) -> Result<BoundedSemaphore> {
+        Ok(BoundedSemaphore {
+            counter: Arc::new(Counter::new(value, value)?),
+        })
+    }
+
+    /// CPython's `acquire(block=True, timeout=None)`.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
+        Ok(self.counter.acquire(block, timeout))
+    }
+
+    /// Increments the value; [`Error::InvalidOperation`] if it would exceed the initial value
+    /// (CPython: `ValueError: semaphore or lock released too many times`).
+    pub fn release(&self) -> Result<()> {
+        self.counter.release()
+    }
+
+    /// The current value.
+    pub fn get_value(&self) -> u32 {
+        self.counter.value().load(Ordering::SeqCst)
+    }
+
+    /// Acquires, blocking, and returns a guard that releases when dropped.
+    pub fn permit(&self) -> Result<SemaphoreGuard<'_>> {
+        self.counter.acquire(true, None);
+        Ok(SemaphoreGuard {
+            counter: &self.counter,
+        })
+    }
+}
+
+/// An acquired [`Semaphore`] or [`BoundedSemaphore`]; dropping it releases.
+#[must_use = "the semaphore is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct SemaphoreGuard<'a> {
+    counter: &'a Counter,
+}
+
+impl Drop for SemaphoreGuard<'_> {
+    fn drop(&mut self) {
+        // Cannot exceed the bound: this guard holds one count.
+        let _ = self.counter.release();
+    }
+}
+
+macro_rules! counter_serde {
+    ($t:ident) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.counter.region.serialize(serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let RegionRef(region) = RegionRef::deserialize(deserializer)?;
+                Ok($t {
+                    counter: Arc::new(Counter::attach(region).map_err(serde::de::Error::custom)?),
+                })
+            }
+        }
+    };
+}
+counter_serde!(Semaphore);
+counter_serde!(BoundedSemaphore);
+
+// ---------------------------------------------------------------------------------------------
+// Condition.
+
+mod sealed {
+    /// The mutex and kind of a lock a `Condition` can use.
+    pub struct LockParts(pub(super) std::sync::Arc<super::RawMutex>, pub(super) bool);
+
+    pub trait Sealed {
+        fn parts(&self) -> LockParts;
+    }
+}
+
+/// A lock a [`Condition`] can be built on: [`Lock`] or [`RLock`]. Sealed.
+pub trait ConditionLock: sealed::Sealed {}
+
+impl sealed::Sealed for Lock {
+    fn parts(&self) -> sealed::LockParts {
+        sealed::LockParts(self.raw.clone(), false)
+    }
+}
+
+impl sealed::Sealed for RLock {
+    fn parts(&self) -> sealed::LockParts {
+        sealed::LockParts(self.raw.clone(), true)
+    }
+}
+
+impl ConditionLock for Lock {}
+impl ConditionLock for RLock {}
+
+/// Condition layout: a header (next ticket, waiting count), then one slot per waiting thread:
+/// state (the futex word), ticket, pid.
+const COND_NEXT: usize = 0;
+const COND_WAITING: usize = 4;
+const COND_SLOTS: usize = 64;
+const SLOT_SIZE: usize = 16;
+const SLOT_FREE: u32 = 0;
+const SLOT_WAITING: u32 = 1;
+const SLOT_SIGNALLED: u32 = 2;
+
+/// A condition variable shared between processes (CPython's `multiprocessing.Condition`).
+///
+/// `wait` and `notify` must be called with the lock held (by this thread), which they check.
+/// `notify(n)` wakes the `n` threads that have waited longest, exactly; a woken `wait` returns
+/// `true`, a timed-out one `false`. At most 252 threads may wait at once on one condition.
+///
+/// ```
+/// use multiprocessing::sync::Condition;
+/// let cond = Condition::new()?; // with a new RLock, as CPython's default
+/// let guard = cond.lock()?;
+/// assert!(!cond.wait(Some(std::time::Duration::from_millis(1)))?); // nobody notifies
+/// cond.notify(1)?; // no waiter: nothing happens
+/// drop(guard);
+/// assert!(cond.wait(None).is_err()); // not held
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Condition {
+    lock: Arc<RawMutex>,
+    recursive: bool,
+    region: Arc<Region>,
+}
+
+impl Condition {
+    /// A condition with a new [`RLock`].
+    pub fn new() -> Result<Condition> {
+        Condition::with_lock(RLock::new()?)
+    }
+
+    /// A condition on an existing [`Lock`] or [`RLock`] (CPython's `Condition(lock)`).
+    pub fn with_lock(lock: impl ConditionLock) -> Result<Condition> {
+        let sealed::LockParts(lock, recursive) = lock.parts();
+        Ok(Condition {
+            lock,
+            recursive,
+            region: Region::new(4096)?,
+        })
+    }
+
+    fn slots(&self) -> usize {
+        (self.region.len() - COND_SLOTS) / SLOT_SIZE
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        // SAFETY: callers pass header offsets or slot fields below `slots()`; all 4-aligned and
+        // inside the region (at least one page).
+        unsafe { self.region.atomic_u32(offset) }
+    }
+
+    fn slot(&self, index: usize, field: usize) -> &AtomicU32 {
+        self.word(COND_SLOTS + index * SLOT_SIZE + field * 4)
+    }
+
+    /// Acquires the underlying lock (CPython's `Condition.acquire`).
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
+        acquire(&self.lock, self.recursive, block, timeout)
+    }
+
+    /// Releases the underlying lock (CPython's `Condition.release`).
+    pub fn release(&self) -> Result<()> {
+        release(&self.lock, self.recursive)
+    }
+
+    /// Acquires the underlying lock with a guard (Python's `with cond:`).
+    pub fn lock(&self) -> Result<LockGuard<'_>> {
+        guard_blocking(&self.lock, self.recursive)
+    }
+
+    fn check_held(&self, what: &str) -> Result<()> {
+        if self.lock.is_mine()? {
+            Ok(())
+        } else {
+            Err(Error::InvalidOperation(format!(
+                "must acquire() condition before using {what}"
+            )))
+        }
+    }
+
+    /// Releases the lock (every level of an `RLock`), waits until notified or `timeout`
+    /// passes, and re-acquires it (CPython's `wait(timeout=None)`). Returns whether it was
+    /// notified.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.check_held("wait()")?;
+        let me = std::process::id();
+        let slot = (0..self.slots())
+            .find(|&i| self.slot(i, 0).load(Ordering::Relaxed) == SLOT_FREE)
+            .ok_or_else(|| {
+                Error::InvalidOperation(format!(
+                    "too many threads are waiting on this Condition (at most {})",
+                    self.slots()
+                ))
+            })?;
+        let ticket = self.word(COND_NEXT).fetch_add(1, Ordering::Relaxed);
+        self.slot(slot, 1).store(ticket, Ordering::Relaxed);
+        self.slot(slot, 2).store(me, Ordering::Relaxed);
+        self.slot(slot, 0).store(SLOT_WAITING, Ordering::Release);
+        self.word(COND_WAITING).fetch_add(1, Ordering::Relaxed);
+
+        // Release every level, keeping the depth to restore.
+        let depth = self.lock.extra().swap(0, Ordering::Relaxed);
+        self.lock.unlock()?;
+        let deadline = timeout.and_then(sys::deadline_after);
+        let forever = timeout.is_none() || deadline.is_none();
+        let state = self.slot(slot, 0);
+        while state.load(Ordering::Acquire) == SLOT_WAITING {
+            let left = if forever {
+                None
+            } else {
+                sys::remaining(deadline)
+            };
+            if left.is_some_and(|left| left.is_zero()) {
+                break;
+            }
+            sys::futex_wait(state, SLOT_WAITING, left);
+        }
+        let relocked = match self.lock.lock(Wait::Forever)? {
+            Raw::Acquired => Ok(()),
+            Raw::OwnerDied => Err(Error::OwnerDied),
+            Raw::Mine | Raw::Busy => Err(Error::os(
+                "re-acquiring a Condition's lock",
+                io::Error::other("the lock was not released"),
+            )),
+        };
+        self.lock.extra().store(depth, Ordering::Relaxed);
+        let notified = state.load(Ordering::Acquire) == SLOT_SIGNALLED;
+        if !notified {
+            // Timed out still counted as waiting.
+            self.word(COND_WAITING).fetch_sub(1, Ordering::Relaxed);
+        }
+        state.store(SLOT_FREE, Ordering::Release);
+        relocked.map(|()| notified)
+    }
+
+    /// Waits until `predicate()` is true, at most `timeout` in all; returns the last value of
+    /// the predicate (CPython's `wait_for`). The lock must be held; the predicate runs with it
+    /// held.
+    ///
+    /// ```
+    /// use multiprocessing::{shared::Value, sync::Condition};
+    /// let (cond, ready) = (Condition::new()?, Value::new(true)?);
+    /// let _guard = cond.lock()?;
+    /// assert!(cond.wait_for(|| ready.get().unwrap_or(false), None)?);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn wait_for(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
+        let deadline = timeout.and_then(sys::deadline_after);
+        let forever = timeout.is_none() || deadline.is_none();
+        loop {
+            if predicate() {
+                return Ok(true);
+            }
+            let left = if forever {
+                None
+            } else {
+                sys::remaining(deadline)
+            };
+            if left.is_some_and(|left| left.is_zero()) {
+                return Ok(false);
+            }
+            self.wait(left)?;
+        }
+    }
+
+    /// Wakes the `n` longest-waiting threads, if there are that many (CPython's `notify(n=1)`).
+    /// The lock must be held.
+    pub fn notify(&self, n: usize) -> Result<()> {
+        self.check_held("notify()")?;
+        let waiting = self.word(COND_WAITING);
+        let next = self.word(COND_NEXT).load(Ordering::Relaxed);
+        let mut left = n;
+        while left > 0 && waiting.load(Ordering::Relaxed) > 0 {
+            // The oldest waiting slot (tickets wrap: compare their age).
+            let oldest = (0..self.slots())
+                .filter(|&i| self.slot(i, 0).load(Ordering::Relaxed) == SLOT_WAITING)
+                .max_by_key(|&i| next.wrapping_sub(self.slot(i, 1).load(Ordering::Relaxed)));
+            let Some(slot) = oldest else {
+                waiting.store(0, Ordering::Relaxed); // the count drifted (a waiter died): resync
+                break;
+            };
+            let state = self.slot(slot, 0);
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            if !process_exists(self.slot(slot, 2).load(Ordering::Relaxed)) {
+                state.store(SLOT_FREE, Ordering::Release); // its waiter is gone
+                continue;
+            }
+            state.store(SLOT_SIGNALLED, Ordering::Release);
+            sys::futex_wake(state, 1);
+            left -= 1;
+        }
+        Ok(())
+    }
+
+    /// Wakes every waiting thread (CPython's `notify_all()`). The lock must be held.
+    pub fn notify_all(&self) -> Result<()> {
+        self.notify(usize::MAX)
+    }
+}
+
+/// Whether a process with this pid exists (a zombie counts).
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(Errno::ESRCH)
+    )
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&*self.lock, self.recursive, &*self.region).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (lock, recursive, RegionRef(region)) =
+            <(RawMutex, bool, RegionRef)>::deserialize(deserializer)?;
+        if region.len() < COND_SLOTS + SLOT_SIZE {
+            return Err(serde::de::Error::custom(
+                "a Condition arrived with corrupt memory",
+            ));
+        }
+        Ok(Condition {
+            lock: Arc::new(lock),
+            recursive,
+            region,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Barrier.
+
+/// Barrier layout: an internal mutex, then state, count, the futex word, parties.
+const BARRIER_STATE: usize = MUTEX_AREA;
+const BARRIER_COUNT: usize = MUTEX_AREA + 4;
+const BARRIER_SEQ: usize = MUTEX_AREA + 8;
+const BARRIER_PARTIES: usize = MUTEX_AREA + 12;
+const BARRIER_AREA: usize = MUTEX_AREA + 16;
+
+/// `threading.Barrier`'s states.
+const FILLING: i32 = 0;
+const DRAINING: i32 = 1;
+const RESETTING: i32 = -1;
+const BROKEN: i32 = -2;
+
+/// A barrier for a fixed number of threads across processes (CPython's
+/// `multiprocessing.Barrier`, i.e. `threading.Barrier` on shared state).
+///
+/// [`wait`](Self::wait) blocks until `parties` threads have called it, then releases them all
+/// and returns each a different arrival index in `0..parties`. A timeout, [`abort`](Self::abort)
+/// or [`reset`](Self::reset) while threads wait breaks the barrier: they (and later callers,
+/// until `reset`) get [`Error::BrokenBarrier`]. No `action` callable (CPython's `action=`).
+///
+/// ```
+/// use multiprocessing::{sync::Barrier, Error};
+/// let barrier = Barrier::new(1)?;
+/// assert_eq!(barrier.wait(None)?, 0); // one party: passes at once
+/// barrier.abort()?;
+/// assert!(matches!(barrier.wait(None), Err(Error::BrokenBarrier)));
+/// barrier.reset()?;
+/// assert_eq!(barrier.wait(None)?, 0);
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Barrier {
+    inner: Arc<BarrierInner>,
+}
+
+#[derive(Debug)]
+struct BarrierInner {
+    mutex: RawMutex,
+}
+
+/// The barrier's internal mutex, held.
+struct Held<'a> {
+    barrier: &'a BarrierInner,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.barrier.mutex.unlock();
+    }
+}
+
+impl BarrierInner {
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        // SAFETY: the barrier's fields, inside the region (checked at construction), aligned.
+        unsafe { self.mutex.region.atomic_u32(offset) }
+    }
+
+    fn state(&self) -> &AtomicI32 {
+        // SAFETY: as in `word`; an AtomicI32 has the layout of an AtomicU32.
+        unsafe { AtomicI32::from_ptr(self.word(BARRIER_STATE).as_ptr().cast()) }
+    }
+
+    fn parties(&self) -> u32 {
+        self.word(BARRIER_PARTIES).load(Ordering::Relaxed)
+    }
+
+    /// Wakes every thread waiting for a state change; the mutex is held.
+    fn notify_all(&self) {
+        let seq = self.word(BARRIER_SEQ);
+        seq.fetch_add(1, Ordering::Release);
+        sys::futex_wake(seq, u32::MAX);
+    }
+
+    /// Takes the internal mutex. If a process died holding it, the state it was changing is
+    /// unknown: the barrier breaks.
+    fn hold(&self) -> Result<Held<'_>> {
+        match self.mutex.lock(Wait::Forever)? {
+            Raw::Acquired => {}
+            Raw::OwnerDied => {
+                self.state().store(BROKEN, Ordering::Relaxed);
+                self.notify_all();
+            }
+            Raw::Mine | Raw::Busy => {
+                return Err(Error::os(
+                    "locking a Barrier",
+                    io::Error::other("the barrier's mutex is in an unexpected state"),
+                ))
+            }
+        }
+        Ok(Held { barrier: self })
+    }
+
+    /// Releases the mutex, waits for a state change (or `deadline`), takes the mutex again.
+    fn wait_change(&self, held: Held<'_>, deadline: Option<Instant>) -> Result<Held<'_>> {
+        let seq = self.word(BARRIER_SEQ);
+        let seen = seq.load(Ordering::Acquire);
+        drop(held);
+        let left = sys::remaining(deadline);
+        if !left.is_some_and(|left| left.is_zero()) {
+            sys::futex_wait(seq, seen, left);
+        }
+        self.hold()
+    }
+}
+
+impl Barrier {
+    /// A barrier for `parties` threads (at least 1).
+    pub fn new(parties: usize) -> Result<Barrier> {
+        let parties = u32::try_from(parties)
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| {
+                Error::InvalidOperation(format!(
+                    "a Barrier needs between 1 and {} parties, not {parties}",
+                    u32::MAX
+                ))
+            })?;
+        let region = Region::new(BARRIER_AREA)?;
+        let inner = BarrierInner {
+            mutex: RawMutex::create(region, 0)?,
+        };
+        inner
+            .word(BARRIER_PARTIES)
+            .store(parties, Ordering::Relaxed);
+        Ok(Barrier {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Waits until `parties` threads are waiting, at most `timeout` (CPython's
+    /// `wait(timeout=None)`); returns this thread's arrival index. A timeout breaks the
+    /// barrier; a broken barrier is [`Error::BrokenBarrier`].
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<usize> {
+        let b = &*self.inner;
+        let deadline = timeout.and_then(sys::deadline_after);
+        let forever = timeout.is_none() || deadline.is_none();
+        let mut held = b.hold()?;
+        // Wait for a previous round to drain or a reset to finish.
+        loop {
+            match b.state().load(Ordering::Relaxed) {
+                DRAINING | RESETTING => held = b.wait_change(held, None)?,
+                BROKEN => return Err(Error::BrokenBarrier),
+                _ => break,
+            }
+        }
+        let count = b.word(BARRIER_COUNT);
+        let index = count.fetch_add(1, Ordering::Relaxed);
+        let outcome = if index + 1 == b.parties() {
+            b.state().store(DRAINING, Ordering::Relaxed);
+            b.notify_all();
+            Ok(index as usize)
+        } else {
+            loop {
+                let state = b.state().load(Ordering::Relaxed);
+                if state != FILLING {
+                    break if state < 0 {
+                        Err(Error::BrokenBarrier)
+                    } else {
+                        Ok(index as usize)
+                    };
+                }
+                let timed_out = !forever && sys::remaining(deadline).is_some_and(|l| l.is_zero());
+                if timed_out {
+                    b.state().store(BROKEN, Ordering::Relaxed);
+                    b.notify_all();
+                    break Err(Error::BrokenBarrier);
+                }
+                held = b.wait_change(held, if forever { None } else { deadline })?;
+            }
+        };
+        // Leave: the last one out of a drain or reset refills the barrier.
+        let left = count.fetch_sub(1, Ordering::Relaxed) - 1;
+        if left == 0 && matches!(b.state().load(Ordering::Relaxed), DRAINING | RESETTING) {
+            b.state().store(FILLING, Ordering::Relaxed);
+            b.notify_all();
+        }
+        drop(held);
+        outcome
+    }
+
+    /// Returns the barrier to its initial state; threads waiting now get
+    /// [`Error::BrokenBarrier`] (CPython's `reset()`).
+    pub fn reset(&self) -> Result<()> {
+        let b = &*self.inner;
+        let _held = b.hold()?;
+        let state = b.state();
+        if b.word(BARRIER_COUNT).load(Ordering::Relaxed) > 0 {
+            match state.load(Ordering::Relaxed) {
+                FILLING | BROKEN => state.store(RESETTING, Ordering::Relaxed),
+                _ => {}
+            }
+        } else {
+            state.store(FILLING, Ordering::Relaxed);
+        }
+        b.notify_all();
+        Ok(())
+    }
+
+    /// Breaks the barrier: waiting threads, and later callers until [`reset`](Self::reset),
+    /// get [`Error::BrokenBarrier`] (CPython's `abort()`).
+    pub fn abort(&self) -> Result<()> {
+        let b = &*self.inner;
+        let _held = b.hold()?;
+        b.state().store(BROKEN, Ordering::Relaxed);
+        b.notify_all();
+        Ok(())
+    }
+
+    /// The number of threads needed to pass (CPython's `parties`).
+    pub fn parties(&self) -> usize {
+        self.inner.parties() as usize
+    }
+
+    /// The number of threads waiting now (CPython's `n_waiting`).
+    pub fn n_waiting(&self) -> Result<usize> {
+        let b = &*self.inner;
+        let _held = b.hold()?;
+        Ok(if b.state().load(Ordering::Relaxed) == FILLING {
+            b.word(BARRIER_COUNT).load(Ordering::Relaxed) as usize
+        } else {
+            0
+        })
+    }
+
+    /// Whether the barrier is broken (CPython's `broken`).
+    pub fn broken(&self) -> Result<bool> {
+        let b = &*self.inner;
+        let _held = b.hold()?;
+        Ok(b.state().load(Ordering::Relaxed) == BROKEN)
+    }
+}
+
+impl Serialize for Barrier {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.inner.mutex.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Barrier {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mutex = RawMutex::deserialize(deserializer)?;
+        if mutex.offset != 0 || mutex.region.len() < BARRIER_AREA {
+            return Err(serde::de::Error::custom(
+                "a Barrier arrived with corrupt memory",
+            ));
+        }
+        Ok(Barrier {
+            inner: Arc::new(BarrierInner { mutex }),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event.
 
 /// A flag that processes can set, clear and wait for (CPython's `multiprocessing.Event`).
 ///

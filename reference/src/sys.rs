@@ -221,3 +221,152 @@ pub(crate) fn flush_std_streams() {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the shared-memory IPC (`shared`, `sync`, `resource_tracker`).
+
+/// Fills `buf` with random bytes from the OS (for generated shared-memory names).
+pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            // SAFETY: `buf[done..]` is valid for writes of its length.
+            let n =
+                unsafe { libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, 0) };
+            match n {
+                n if n > 0 => done += n as usize,
+                _ if Errno::last() == Errno::EINTR => {}
+                _ => return Err(io::Error::last_os_error()),
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // SAFETY: `buf` is valid for writes of its length; arc4random_buf cannot fail.
+        unsafe { libc::arc4random_buf(buf.as_mut_ptr().cast(), buf.len()) };
+        Ok(())
+    }
+}
+
+/// What remains of `deadline`, or `None` for "forever".
+pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// `now + timeout`, or `None` when that is beyond what `Instant` can represent (forever).
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Blocks while `*word == expected`, at most `timeout` (`None`: no limit), on a word that may be
+/// shared between processes (no `FUTEX_PRIVATE_FLAG`). Returns on a wake-up, a timeout, a signal,
+/// or at once when the word differs; callers re-check their condition in a loop, so the reason
+/// does not matter.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn futex_wait(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+) {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
+    // SAFETY: `word` is a valid, aligned 32-bit atomic for the duration of the call; `ts_ptr` is
+    // null or points to a live timespec. FUTEX_WAIT only reads the word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes at most `n` threads blocked in [`futex_wait`] on `word`, in any process.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, n: u32) {
+    // SAFETY: `word` is a valid, aligned 32-bit atomic; FUTEX_WAKE does not access memory
+    // through the other arguments.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            n.min(i32::MAX as u32) as i32,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+// macOS has no futex. `__ulock_wait`/`__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED` are what
+// libc++'s `std::atomic::wait` uses there; they are not in a public header. This fallback is
+// not compiled in this project's CI (Linux only).
+#[cfg(target_os = "macos")]
+mod ulock {
+    pub(super) const UL_COMPARE_AND_WAIT_SHARED: u32 = 3;
+    pub(super) const ULF_WAKE_ALL: u32 = 0x0000_0100;
+    pub(super) const ULF_NO_ERRNO: u32 = 0x0100_0000;
+    extern "C" {
+        pub(super) fn __ulock_wait(
+            operation: u32,
+            addr: *mut libc::c_void,
+            value: u64,
+            timeout_us: u32,
+        ) -> libc::c_int;
+        pub(super) fn __ulock_wake(
+            operation: u32,
+            addr: *mut libc::c_void,
+            wake_value: u64,
+        ) -> libc::c_int;
+    }
+}
+
+/// macOS: see [`ulock`]. A timeout of 0 means "forever" to `__ulock_wait`, so a zero timeout
+/// returns at once instead.
+#[cfg(target_os = "macos")]
+pub(crate) fn futex_wait(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+) {
+    let us = match timeout {
+        None => 0,
+        Some(t) if t.is_zero() => return,
+        Some(t) => t.as_micros().clamp(1, u32::MAX as u128) as u32,
+    };
+    // SAFETY: `word` is a valid, aligned 32-bit atomic for the duration of the call.
+    unsafe {
+        ulock::__ulock_wait(
+            ulock::UL_COMPARE_AND_WAIT_SHARED | ulock::ULF_NO_ERRNO,
+            word.as_ptr().cast(),
+            expected as u64,
+            us,
+        )
+    };
+}
+
+/// macOS: see [`ulock`]. Wakes one waiter, or all when `n > 1`.
+#[cfg(target_os = "macos")]
+pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, n: u32) {
+    let all = if n > 1 { ulock::ULF_WAKE_ALL } else { 0 };
+    // SAFETY: `word` is a valid, aligned 32-bit atomic.
+    unsafe {
+        ulock::__ulock_wake(
+            ulock::UL_COMPARE_AND_WAIT_SHARED | ulock::ULF_NO_ERRNO | all,
+            word.as_ptr().cast(),
+            0,
+        )
+    };
+}

@@ -3,16 +3,14 @@
 //!
 //! Children report facts through files in a temporary directory: IPC is tested elsewhere.
 
+mod common;
+use common::ctx;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use multiprocessing::{active_children, get_context, Error, Process, StartMethod};
 use rstest::rstest;
-
-fn ctx(method: &str) -> multiprocessing::Context {
-    multiprocessing::main_guard();
-    get_context(Some(method)).unwrap()
-}
 
 /// Where a child writes what it saw.
 fn report(dir: &Path) -> PathBuf {
@@ -415,7 +413,7 @@ fn starts_grandchild(path: PathBuf, method: String) {
 
 #[test]
 fn the_default_context_is_forkserver_on_linux() {
-    multiprocessing::main_guard();
+    let _serial = common::serial();
     assert_eq!(
         Process::new(returns, ()).start_method(),
         StartMethod::Forkserver

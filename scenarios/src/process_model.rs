@@ -537,6 +537,9 @@ fn missing_guard(method: &str) {
     let p = ctx(method).process(hello, ());
     if let Err(err) = p.start() {
         say!("in the child, start: {}", err.kind());
+        let message = err.to_string();
+        let first_sentence = message.split_inclusive(". ").next().unwrap_or(&message);
+        say!("message: {}", first_sentence.trim_end());
         panic!("{err}"); // Python re-raises; the child exits with 1
     }
     p.join().unwrap();

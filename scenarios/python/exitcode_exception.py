@@ -1,0 +1,16 @@
+"""exitcode-exception: a target that raises gives exitcode 1; the child reports
+`Process <name>:` and the traceback on stderr."""
+import multiprocessing
+import sys
+
+
+def work():
+    raise ValueError("boom")
+
+
+if __name__ == '__main__':
+    multiprocessing.set_start_method(sys.argv[1])
+    p = multiprocessing.Process(target=work)
+    p.start()
+    p.join()
+    print(f"exitcode: {p.exitcode}", flush=True)

@@ -1,0 +1,15 @@
+"""exitcode-return: a target that returns (whatever it returns) gives exitcode 0."""
+import multiprocessing
+import sys
+
+
+def work():
+    return 42
+
+
+if __name__ == '__main__':
+    ctx = multiprocessing.get_context(sys.argv[1])
+    p = ctx.Process(target=work)
+    p.start()
+    p.join()
+    print(f"exitcode: {p.exitcode}", flush=True)
