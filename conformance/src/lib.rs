@@ -34,5 +34,5 @@ pub use catalog::{Catalog, CatalogError, Scenario};
 pub use method::{Platform, StartMethod};
 pub use profile::{ProfileError, Version, VersionRange};
 pub use run::{Outcome, RunOptions, RunResult, Runner};
-pub use suite::{Job, Report, Selection, Suite, SuiteError};
+pub use suite::{BuiltinDeviation, Job, Report, Selection, Suite, SuiteError};
 pub use trace::{normalize, Expected, ExpectedError};

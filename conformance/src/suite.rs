@@ -15,12 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, Deviation};
 use crate::catalog::{Catalog, CatalogError, Scenario};
 use crate::leak::ShmSnapshot;
 use crate::method::StartMethod;
+use crate::profile::VersionRange;
 use crate::run::{Outcome, RunResult, Runner};
 
 /// Which scenarios and start methods to run.
@@ -70,6 +71,14 @@ pub enum SuiteError {
         catalog: PathBuf,
         /// The id.
         id: String,
+    },
+    /// The built-in deviations file cannot be read or is invalid.
+    #[error("{path}: invalid deviations file: {message}")]
+    Deviations {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
     },
     /// An adapter lists a deviation for a scenario the catalog lacks.
     #[error(
@@ -201,6 +210,112 @@ pub struct Suite {
     pub catalog: Catalog,
     /// The runner (scenarios and expected directories, options).
     pub runner: Runner,
+    /// The known deviations of the built-in implementations (`deviations.toml`).
+    pub builtin_deviations: Vec<BuiltinDeviation>,
+}
+
+/// A known deviation of a built-in implementation (`reference`, `cpython`, `pypy`), kept with
+/// the suite in `<scenarios>/deviations.toml` because a built-in adapter has no manifest:
+///
+/// ```toml
+/// [[deviation]]
+/// implementation = "pypy"          # reference | cpython | pypy
+/// profiles = "<3.10"               # optional: only for these claimed Python versions
+/// scenario = "queue-feeder-flush"
+/// method = "spawn"                 # optional: every method when absent
+/// reason = "why, in a sentence or two"
+/// clause = "IPC-4"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltinDeviation {
+    /// `reference`, `cpython` or `pypy`: the adapters named so, or `<name>-<version>`.
+    pub implementation: String,
+    /// The profiles (claimed Python versions) it applies to.
+    pub profiles: VersionRange,
+    /// The deviation itself.
+    pub deviation: Deviation,
+}
+
+impl BuiltinDeviation {
+    /// Whether it belongs to `adapter`: the same implementation, and a profile in range.
+    pub fn applies_to(&self, adapter: &Adapter) -> bool {
+        let family = adapter
+            .name
+            .split_once('-')
+            .map_or(adapter.name.as_str(), |(family, _)| family);
+        family == self.implementation && self.profiles.matches(&adapter.profile)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeviations {
+    #[serde(default)]
+    deviation: Vec<RawBuiltinDeviation>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuiltinDeviation {
+    implementation: String,
+    #[serde(default)]
+    profiles: Option<String>,
+    scenario: String,
+    #[serde(default)]
+    method: Option<String>,
+    reason: String,
+    clause: String,
+}
+
+/// Parses `deviations.toml` text; `path` names it in errors.
+pub fn parse_builtin_deviations(
+    text: &str,
+    path: &Path,
+) -> Result<Vec<BuiltinDeviation>, SuiteError> {
+    let bad = |message: String| SuiteError::Deviations {
+        path: path.to_path_buf(),
+        message,
+    };
+    let raw: RawDeviations =
+        toml::from_str(text).map_err(|e| bad(crate::catalog::toml_error(text, &e)))?;
+    raw.deviation
+        .into_iter()
+        .map(|d| {
+            let at = format!("deviation for scenario \"{}\"", d.scenario);
+            if !["reference", "cpython", "pypy"].contains(&d.implementation.as_str()) {
+                return Err(bad(format!(
+                    "{at}: unknown implementation \"{}\": use reference, cpython or pypy (other \
+                     implementations list their deviations in their adapter manifest)",
+                    d.implementation
+                )));
+            }
+            if d.reason.trim().is_empty() || d.clause.trim().is_empty() {
+                return Err(bad(format!(
+                    "{at}: `reason` and `clause` must say why it deviates and from what"
+                )));
+            }
+            let profiles = match &d.profiles {
+                None => VersionRange::all(),
+                Some(p) => p
+                    .parse()
+                    .map_err(|e| bad(format!("{at}: `profiles`: {e}")))?,
+            };
+            let method = match &d.method {
+                None => None,
+                Some(m) => Some(m.parse().map_err(|e| bad(format!("{at}: `method`: {e}")))?),
+            };
+            Ok(BuiltinDeviation {
+                implementation: d.implementation,
+                profiles,
+                deviation: Deviation {
+                    scenario: d.scenario,
+                    method,
+                    reason: d.reason,
+                    clause: d.clause,
+                },
+            })
+        })
+        .collect()
 }
 
 /// One planned run.
@@ -219,15 +334,43 @@ impl Suite {
     pub fn load(scenarios_dir: impl AsRef<Path>) -> Result<Suite, SuiteError> {
         let dir = scenarios_dir.as_ref();
         let catalog = Catalog::load(dir.join("catalog.toml"))?;
+        let deviations_path = dir.join("deviations.toml");
+        let builtin_deviations = match std::fs::read_to_string(&deviations_path) {
+            Ok(text) => parse_builtin_deviations(&text, &deviations_path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(SuiteError::Deviations {
+                    path: deviations_path,
+                    message: e.to_string(),
+                })
+            }
+        };
         Ok(Suite {
             catalog,
             runner: Runner::new(dir, dir.join("expected")),
+            builtin_deviations,
         })
     }
 
-    /// A suite of this catalog and runner.
+    /// A suite of this catalog and runner, with no built-in deviations.
     pub fn new(catalog: Catalog, runner: Runner) -> Suite {
-        Suite { catalog, runner }
+        Suite {
+            catalog,
+            runner,
+            builtin_deviations: Vec::new(),
+        }
+    }
+
+    /// `adapter` with the built-in deviations that apply to it added (see [`BuiltinDeviation`]).
+    pub fn with_builtin_deviations(&self, mut adapter: Adapter) -> Adapter {
+        let applying: Vec<Deviation> = self
+            .builtin_deviations
+            .iter()
+            .filter(|d| d.applies_to(&adapter))
+            .map(|d| d.deviation.clone())
+            .collect();
+        adapter.deviations.extend(applying);
+        adapter
     }
 
     /// The expected-outcome files the catalog calls for that do not exist: one per scenario, or

@@ -233,3 +233,83 @@ fn toml_errors_give_the_line() {
     .unwrap_err();
     insta::assert_snapshot!(e.to_string(), @"x.toml: invalid adapter manifest: line 9: unknown field `issue`, expected one of `scenario`, `method`, `reason`, `clause`");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The built-in adapters' deviations (`scenarios/deviations.toml`).
+
+const BUILTIN_DEVIATIONS: &str = r#"
+[[deviation]]
+implementation = "pypy"
+profiles = "<3.10"
+scenario = "queue-feeder-flush"
+reason = "the feeder thread flushes late"
+clause = "IPC-4"
+
+[[deviation]]
+implementation = "reference"
+scenario = "queue-unserializable-item"
+method = "spawn"
+reason = "put reports the error"
+clause = "SER-5"
+"#;
+
+fn adapter(name: &str, profile: &str) -> Adapter {
+    Adapter::parse(
+        &format!("name = \"{name}\"\ncommand = [\"x\"]\nprofile = \"{profile}\""),
+        "m.toml",
+    )
+    .unwrap()
+}
+
+#[test]
+fn builtin_deviations_go_to_their_implementation_and_profiles_only() {
+    let list =
+        conformance::suite::parse_builtin_deviations(BUILTIN_DEVIATIONS, Path::new("d.toml"))
+            .unwrap();
+    let applies = |name: &str, profile: &str| -> Vec<&str> {
+        list.iter()
+            .filter(|d| d.applies_to(&adapter(name, profile)))
+            .map(|d| d.deviation.scenario.as_str())
+            .collect()
+    };
+    assert_eq!(applies("pypy-3.9", "3.9"), ["queue-feeder-flush"]);
+    assert!(
+        applies("pypy-3.10", "3.10").is_empty(),
+        "out of the profile range"
+    );
+    assert!(
+        applies("cpython-3.9", "3.9").is_empty(),
+        "another implementation"
+    );
+    assert_eq!(applies("reference", "3.14"), ["queue-unserializable-item"]);
+    assert_eq!(list[1].deviation.method, Some(Spawn));
+}
+
+#[rstest]
+#[case::unknown_implementation(
+    "implementation = \"jython\"\nscenario = \"s\"\nreason = \"r\"\nclause = \"c\"",
+    "unknown implementation \"jython\""
+)]
+#[case::no_reason(
+    "implementation = \"pypy\"\nscenario = \"s\"\nreason = \" \"\nclause = \"c\"",
+    "`reason` and `clause` must say why"
+)]
+#[case::bad_profiles(
+    "implementation = \"pypy\"\nprofiles = \"3.x\"\nscenario = \"s\"\nreason = \"r\"\nclause = \"c\"",
+    "`profiles`"
+)]
+#[case::unknown_key(
+    "implementation = \"pypy\"\nscenario = \"s\"\nreason = \"r\"\nclause = \"c\"\nwhy = \"w\"",
+    "why"
+)]
+fn a_bad_builtin_deviation_is_an_error_that_says_what_to_fix(
+    #[case] entry: &str,
+    #[case] message: &str,
+) {
+    let text = format!("[[deviation]]\n{entry}\n");
+    let err = conformance::suite::parse_builtin_deviations(&text, Path::new("d.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("d.toml: invalid deviations file"), "{err}");
+    assert!(err.contains(message), "{err}");
+}

@@ -50,7 +50,8 @@ fn the_reference_conforms() {
     let _one = ONE_SUITE_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let reference = Adapter::reference(env!("CARGO_BIN_EXE_scenarios"));
+    let reference =
+        suite.with_builtin_deviations(Adapter::reference(env!("CARGO_BIN_EXE_scenarios")));
     let report = suite
         .run(&[reference], &Selection::all(), jobs())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -89,7 +90,7 @@ fn cpython_conforms() {
         return;
     };
     let cpython = match Adapter::cpython(&python) {
-        Ok(a) => a,
+        Ok(a) => suite.with_builtin_deviations(a),
         Err(conformance::AdapterError::WrongImplementation { found, .. }) => {
             eprintln!(
                 "skipped: {} is {found}, not CPython",

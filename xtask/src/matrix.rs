@@ -94,7 +94,9 @@ fn python_adapter(path: &Path) -> Result<Adapter, String> {
 }
 
 /// The implementations to run, from the options.
-fn adapters(args: &MatrixArgs) -> Result<Vec<Adapter>, String> {
+/// Built-in adapters get the suite's built-in deviations (`scenarios/deviations.toml`); an
+/// adapter manifest lists its own.
+fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<Vec<Adapter>, String> {
     let mut names = args.implementations.clone();
     if names.is_empty() {
         names.push("reference".into());
@@ -110,9 +112,11 @@ fn adapters(args: &MatrixArgs) -> Result<Vec<Adapter>, String> {
     let mut adapters = Vec::new();
     for name in &names {
         let adapter = match name.as_str() {
-            "reference" => Adapter::reference(build_reference()?),
-            "cpython" | "python3" => python_adapter(Path::new("python3"))?,
-            "pypy" | "pypy3" => python_adapter(Path::new("pypy3"))?,
+            "reference" => suite.with_builtin_deviations(Adapter::reference(build_reference()?)),
+            "cpython" | "python3" => {
+                suite.with_builtin_deviations(python_adapter(Path::new("python3"))?)
+            }
+            "pypy" | "pypy3" => suite.with_builtin_deviations(python_adapter(Path::new("pypy3"))?),
             path if Path::new(path).is_file() => Adapter::load(path).map_err(|e| e.to_string())?,
             other => {
                 return Err(format!(
@@ -124,7 +128,7 @@ fn adapters(args: &MatrixArgs) -> Result<Vec<Adapter>, String> {
         adapters.push(adapter);
     }
     for python in &args.python {
-        adapters.push(python_adapter(python)?);
+        adapters.push(suite.with_builtin_deviations(python_adapter(python)?));
     }
     let mut seen = std::collections::HashSet::new();
     for adapter in &adapters {
@@ -179,7 +183,7 @@ fn selection(args: &MatrixArgs, suite: &Suite) -> Result<Selection, String> {
 pub fn run(args: MatrixArgs) -> Result<ExitCode, String> {
     let mut suite = workspace::load_suite()?;
     let selection = selection(&args, &suite)?;
-    let adapters = adapters(&args)?;
+    let adapters = adapters(&args, &suite)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
