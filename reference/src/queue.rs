@@ -36,9 +36,10 @@
 //!   process dies holding it (killed while copying an item), the next process to lock it is told
 //!   so by the kernel; a record is published only after it is fully copied, so the ring is still
 //!   consistent and the queue carries on. Only if the death interrupted an update of the ring's
-//!   indices (a window of a few stores, or a resize) does the queue report [`Error::Corrupt`]
-//!   from then on, rather than hand out garbage. (Without robust mutexes, on macOS, such a death
-//!   leaves the queue locked, as it would a CPython queue.)
+//!   indices (a window of a few stores; growing or shrinking the ring is not such an update)
+//!   does the queue report [`Error::Corrupt`] from then on, rather than hand out garbage.
+//!   (Without robust mutexes, on macOS, such a death leaves the queue locked, as it would a
+//!   CPython queue.)
 //! * **Waiting** (an empty queue in `get`, a full one in `put`, unfinished tasks in
 //!   [`join`](JoinableQueue::join)) is a Linux `futex` on a sequence counter in the mapping, after a
 //!   spin of a few microseconds. A producer makes a system call only when a consumer sleeps, so a
@@ -59,7 +60,7 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::Release};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -303,7 +304,12 @@ impl Segment {
         while grown - used < need {
             grown *= 2;
         }
-        header.dirty.store(1, Relaxed);
+        // Growing does not set `dirty`: nothing the current ring uses changes until the store of
+        // `capacity` below, one store that commits the growth. A death before it, or a failed
+        // `ftruncate`, leaves the old ring intact in a file that is merely longer. (Setting
+        // `dirty` here made a producer killed during this window, a system call and a copy,
+        // break the queue for good; and a failed `ftruncate` returned with `dirty` still set,
+        // so that any later death of a lock holder, however harmless, broke it too.)
         resize(&self.fd, grown)?;
         let head = header.head.load(Relaxed);
         if head + used > capacity {
@@ -320,8 +326,8 @@ impl Segment {
                 );
             }
         }
-        header.capacity.store(grown, Relaxed);
-        header.dirty.store(0, Relaxed);
+        // Release: the copy above cannot be moved past this store, which publishes it.
+        header.capacity.store(grown, Release);
         Ok(true)
     }
 
@@ -414,11 +420,15 @@ impl Segment {
         header.count.store(count, Relaxed);
         if count == 0 {
             header.head.store(0, Relaxed);
-            if capacity > SHRINK_ABOVE && resize(&self.fd, INITIAL_CAPACITY).is_ok() {
-                header.capacity.store(INITIAL_CAPACITY, Relaxed);
-            }
         }
         header.dirty.store(0, Relaxed);
+        if count == 0 && capacity > SHRINK_ABOVE {
+            // Shrinking, like growing, needs no `dirty`: the smaller capacity is stored first,
+            // so the ring never extends past the file's end, and a death (or a failed
+            // `ftruncate`) before the file shrinks only leaves it longer than the ring.
+            header.capacity.store(INITIAL_CAPACITY, Relaxed);
+            let _ = resize(&self.fd, INITIAL_CAPACITY);
+        }
         header.get_seq.fetch_add(1, Relaxed);
         Ok(bytes)
     }
