@@ -1,0 +1,38 @@
+"""queue-unserializable-item: put() of an item that cannot be pickled (a threading.Lock).
+
+CPython pickles in the queue's feeder thread: put() returns normally, the feeder thread prints the
+error on stderr, the item is silently dropped, and the next item is the one a consumer gets. (The
+reference deliberately reports Serialization from put() instead: SPEC 12, deviations.toml.)"""
+import multiprocessing
+import pickle
+import queue as stdqueue
+import sys
+import threading
+
+
+def consumer(q, conn):
+    conn.send(q.get(timeout=60))
+    try:
+        conn.send(q.get(timeout=0.2))
+    except stdqueue.Empty:
+        conn.send("Empty")
+    conn.close()
+
+
+if __name__ == '__main__':
+    ctx = multiprocessing.get_context(sys.argv[1])
+    q = ctx.Queue()
+    try:
+        q.put(threading.Lock())
+        print("put(lock): ok", flush=True)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        print("put(lock): Serialization", flush=True)
+    q.put("next item")
+    here, there = ctx.Pipe()
+    p = ctx.Process(target=consumer, args=(q, there))
+    p.start()
+    there.close()
+    print(f"the child got: {here.recv()}", flush=True)
+    print(f"the child's second get: {here.recv()}", flush=True)
+    p.join()
+    print(f"exitcode: {p.exitcode}", flush=True)
