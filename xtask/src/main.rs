@@ -3,7 +3,9 @@
 //! * `matrix`: scenarios × start methods × implementations, a table, and reports.
 //! * `list`: the scenario catalog.
 //! * `explain ID`: a scenario's clauses, programs and expected outcome.
+//! * `bench`: the reference against CPython and the raw OS primitives: a table and reports.
 
+mod bench;
 mod matrix;
 mod report;
 mod workspace;
@@ -31,6 +33,9 @@ enum Task {
         /// The scenario id (see `cargo xtask list`).
         id: String,
     },
+    /// Measure the reference against CPython and the raw OS primitives (and procspawn and
+    /// ipc-channel): a table, bench.json and bench.svg.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
         Task::Matrix(args) => matrix::run(args),
         Task::List => workspace::list().map(|()| ExitCode::SUCCESS),
         Task::Explain { id } => workspace::explain(&id).map(|()| ExitCode::SUCCESS),
+        Task::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

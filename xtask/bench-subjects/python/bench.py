@@ -1,0 +1,276 @@
+"""CPython's side of `cargo xtask bench`: the same figures as the reference's subject
+(xtask/bench-subjects/src/bin/bench-reference.rs), written the way a Python program would.
+
+    python3 bench.py FIGURE --samples K --warmup W --n N [--start-method M] [--cpus 1|2]
+
+Prints one line of JSON, {"samples": [...]}, each value in the figure's base unit: seconds for a
+latency, a count per second for a throughput, bytes for a peak memory (see
+xtask/bench-subjects/src/lib.rs for the protocol). The IPC figures start their children under
+`fork`, as the reference's subject does.
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+from multiprocessing import shared_memory
+
+MIB = 1 << 20
+INCREMENTERS = 4
+
+
+def noop():
+    pass
+
+
+def join_ok(p):
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError('the child %s exited with %r' % (p.name, p.exitcode))
+
+
+def start_join(ctx, n):
+    children = [ctx.Process(target=noop) for _ in range(n)]
+    for p in children:
+        p.start()
+    for p in children:
+        join_ok(p)
+
+
+def timed(f, *args):
+    t = time.perf_counter()
+    f(*args)
+    return time.perf_counter() - t
+
+
+def first_forkserver_start():
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), 'start-join-first-once'],
+        capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError('the fresh interpreter failed: %s' % out.stderr.strip())
+    return json.loads(out.stdout.strip().splitlines()[-1])['samples'][0]
+
+
+def peak_rss():
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith('VmHWM:'):
+                value, unit = line.split()[1:3]
+                if unit != 'kB':
+                    break
+                return int(value) * 1024
+    raise RuntimeError('no VmHWM in /proc/self/status')
+
+
+def report_peak_rss(slot):
+    slot.value = peak_rss()
+
+
+def child_rss(ctx):
+    slot = ctx.RawValue('Q', 0)
+    p = ctx.Process(target=report_peak_rss, args=(slot,))
+    p.start()
+    join_ok(p)
+    return float(slot.value)
+
+
+def produce(queue, ready, n):
+    ready.wait()
+    for i in range(n):
+        queue.put(i)
+
+
+def queue_throughput(n):
+    ctx = mp.get_context('fork')
+    queue = ctx.Queue()
+    ready = ctx.Barrier(2)
+    p = ctx.Process(target=produce, args=(queue, ready, n))
+    p.start()
+    ready.wait()
+    t = time.perf_counter()
+    for i in range(n):
+        item = queue.get()
+        if item != i:
+            raise RuntimeError('got item %r, expected %d' % (item, i))
+    elapsed = time.perf_counter() - t
+    join_ok(p)
+    return n / elapsed
+
+
+def send_blocks(conn, ready, n):
+    block = b'\x5a' * MIB
+    ready.wait()
+    for _ in range(n):
+        conn.send_bytes(block)
+
+
+def send_bytes(n):
+    ctx = mp.get_context('fork')
+    reader, writer = ctx.Pipe(duplex=False)
+    ready = ctx.Barrier(2)
+    p = ctx.Process(target=send_blocks, args=(writer, ready, n))
+    p.start()
+    writer.close()
+    ready.wait()
+    t = time.perf_counter()
+    total = 0
+    for _ in range(n):
+        total += len(reader.recv_bytes())
+    elapsed = time.perf_counter() - t
+    join_ok(p)
+    if total != n * MIB:
+        raise RuntimeError('received %d bytes, expected %d' % (total, n * MIB))
+    return total / elapsed
+
+
+def pinning(cpus):
+    allowed = sorted(os.sched_getaffinity(0))
+    if cpus == 1 and allowed:
+        return allowed[0], allowed[0]
+    if cpus == 2 and len(allowed) >= 2:
+        return allowed[0], allowed[1]
+    raise RuntimeError('pinning to %s CPUs, and this process may run on %d only'
+                       % (cpus, len(allowed)))
+
+
+def echo(conn, cpu):
+    os.sched_setaffinity(0, {cpu})
+    while True:
+        message = conn.recv_bytes()
+        if not message:
+            return
+        conn.send_bytes(message)
+
+
+def roundtrip(args):
+    parent_cpu, child_cpu = pinning(args.cpus)
+    os.sched_setaffinity(0, {parent_cpu})
+    ctx = mp.get_context('fork')
+    ours, theirs = ctx.Pipe()
+    p = ctx.Process(target=echo, args=(theirs, child_cpu))
+    p.start()
+    theirs.close()
+
+    def one():
+        t = time.perf_counter()
+        for _ in range(args.n):
+            ours.send_bytes(b'x')
+            if len(ours.recv_bytes()) != 1:
+                raise RuntimeError('the echo is not one byte')
+        return (time.perf_counter() - t) / args.n
+
+    samples = collect(args, one)
+    ours.send_bytes(b'')
+    join_ok(p)
+    return samples
+
+
+def increment(value, start, n):
+    start.wait()
+    for _ in range(n):
+        with value.get_lock():
+            value.value += 1
+
+
+def value_increments(n):
+    ctx = mp.get_context('fork')
+    value = ctx.Value('Q', 0)
+    start = ctx.Barrier(INCREMENTERS + 1)
+    children = [ctx.Process(target=increment, args=(value, start, n))
+                for _ in range(INCREMENTERS)]
+    for p in children:
+        p.start()
+    start.wait()
+    t = time.perf_counter()
+    for p in children:
+        join_ok(p)
+    elapsed = time.perf_counter() - t
+    if value.value != INCREMENTERS * n:
+        raise RuntimeError('the value is %d, expected %d' % (value.value, INCREMENTERS * n))
+    return INCREMENTERS * n / elapsed
+
+
+def shm_write(args):
+    shm = shared_memory.SharedMemory(create=True, size=args.n)
+    try:
+        source = b'\xa5' * args.n
+
+        def one():
+            t = time.perf_counter()
+            shm.buf[:args.n] = source
+            return args.n / (time.perf_counter() - t)
+
+        return collect(args, one)
+    finally:
+        shm.close()
+        shm.unlink()
+
+
+def collect(args, one):
+    for _ in range(args.warmup):
+        one()
+    return [one() for _ in range(args.samples)]
+
+
+def measure(args):
+    figure, method = args.figure, args.start_method
+    if figure in ('start-join', 'start-join-16', 'child-rss', 'start-join-first') and not method:
+        raise RuntimeError('the figure %s needs --start-method' % figure)
+    if figure == 'start-join':
+        ctx = mp.get_context(method)
+        return collect(args, lambda: timed(start_join, ctx, 1))
+    if figure == 'start-join-16':
+        ctx = mp.get_context(method)
+        return collect(args, lambda: timed(start_join, ctx, args.n))
+    if figure == 'start-join-first' and method == 'forkserver':
+        return collect(args, first_forkserver_start)
+    if figure == 'start-join-first-once':
+        return [timed(start_join, mp.get_context('forkserver'), 1)]
+    if figure == 'child-rss':
+        ctx = mp.get_context(method)
+        return collect(args, lambda: child_rss(ctx))
+    if figure == 'queue-throughput':
+        return collect(args, lambda: queue_throughput(args.n))
+    if figure == 'send-bytes-1mib':
+        return collect(args, lambda: send_bytes(args.n))
+    if figure in ('roundtrip-1cpu', 'roundtrip-2cpu'):
+        return roundtrip(args)
+    if figure == 'value-increments':
+        return collect(args, lambda: value_increments(args.n))
+    if figure == 'shm-write':
+        return shm_write(args)
+    raise RuntimeError('this subject does not measure %s%s'
+                       % (figure, ' under %s' % method if method else ''))
+
+
+def positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('must be at least 1')
+    return value
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('figure')
+    parser.add_argument('--samples', type=positive, default=1)
+    parser.add_argument('--warmup', type=int, default=0)
+    parser.add_argument('--n', type=positive, default=1)
+    parser.add_argument('--start-method', choices=('fork', 'spawn', 'forkserver'))
+    parser.add_argument('--cpus', type=int, choices=(1, 2))
+    args = parser.parse_args()
+    try:
+        samples = measure(args)
+    except Exception as err:  # reported like the Rust subjects: one line, exit status 1
+        print('error: %s: %s: %s' % (args.figure, type(err).__name__, err), file=sys.stderr)
+        return 1
+    print(json.dumps({'samples': samples}), flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
