@@ -183,7 +183,21 @@ pub(crate) unsafe fn adopt(fd: RawFd) -> OwnedFd {
 pub(crate) fn thread_count() -> Option<usize> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        // Field 20 of /proc/self/stat, read into a stack buffer: this runs on every fork start.
+        // This runs on every fork start, so it is one stat(): /proc/self/task holds one
+        // directory per thread, so its link count is 2 + the number of threads. That costs a
+        // quarter of reading /proc/self/stat (2 µs against 9 µs for open, read and close, on
+        // the VM of `cargo xtask bench`), which stays as the fallback for a procfs that does not
+        // count links that way.
+        let mut task = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a NUL-terminated literal path; `task` is written by a successful stat().
+        if unsafe { libc::stat(c"/proc/self/task".as_ptr(), task.as_mut_ptr()) } == 0 {
+            // SAFETY: stat() succeeded, so it filled `task`.
+            let links = unsafe { task.assume_init() }.st_nlink;
+            if links > 2 {
+                return usize::try_from(links - 2).ok();
+            }
+        }
+        // Field 20 of /proc/self/stat, read into a stack buffer.
         let mut buf = [0u8; 1024];
         // SAFETY: a NUL-terminated literal path; `buf` is valid for `buf.len()` bytes; the
         // descriptor is closed before returning.
@@ -369,4 +383,30 @@ pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, n: u32) {
             0,
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn counts_threads() {
+        use std::sync::{Arc, Barrier};
+        let barrier = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait(); // started
+                    barrier.wait(); // counted
+                })
+            })
+            .collect();
+        barrier.wait();
+        // The test harness's other threads come and go: at least this one and ours are there.
+        assert!(super::thread_count().expect("a count") >= 4);
+        barrier.wait();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
 }
