@@ -28,6 +28,4 @@ if __name__ == '__main__':
     p.join()
     print(f"replies: {got}", flush=True)
     print(f"empty after: {requests.empty()} {replies.empty()}", flush=True)
-    requests.close()
-    replies.close()
     print(f"exitcode: {p.exitcode}", flush=True)

@@ -588,8 +588,6 @@ fn simple_queue(method: &str) {
         py_bool(requests.empty()),
         py_bool(replies.empty())
     );
-    requests.close();
-    replies.close();
     say!("exitcode: {}", exitcode(&p));
 }
 
