@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -171,10 +172,11 @@ impl ShmSnapshot {
         if fresh.is_empty() {
             return fresh;
         }
-        let in_use = paths_in_use();
+        let in_use = in_use(&self.dir);
         let mut removed = Vec::new();
         for path in fresh {
-            if in_use.contains(&path) {
+            let inode = fs::symlink_metadata(&path).map(|m| m.ino()).ok();
+            if in_use.paths.contains(&path) || inode.is_some_and(|i| in_use.inodes.contains(&i)) {
                 continue;
             }
             let gone = if path.is_dir() {
@@ -191,19 +193,49 @@ impl ShmSnapshot {
     }
 }
 
-/// Every path some live process has open (`/proc/*/fd`) or mapped (`/proc/*/maps`).
-fn paths_in_use() -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
+/// What live processes have open (`/proc/*/fd`) or mapped (`/proc/*/maps`).
+struct InUse {
+    /// By path.
+    paths: BTreeSet<PathBuf>,
+    /// By inode, for the files under the shared-memory directory. A path is not enough: glibc's
+    /// `sem_open` maps a temporary file and then renames it, so the creator's map names
+    /// `sem.XXXXXX (deleted)`, never the entry's real name; the inode is the same.
+    inodes: BTreeSet<u64>,
+}
+
+fn in_use(dir: &Path) -> InUse {
+    let mut out = InUse {
+        paths: BTreeSet::new(),
+        inodes: BTreeSet::new(),
+    };
     for pid in all_pids() {
         if let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) {
-            out.extend(fds.filter_map(|e| fs::read_link(e.ok()?.path()).ok()));
+            for fd in fds.flatten() {
+                let Ok(target) = fs::read_link(fd.path()) else {
+                    continue;
+                };
+                if target.starts_with(dir) {
+                    // stat() through /proc/PID/fd/N reaches the open file, renamed or not.
+                    if let Ok(meta) = fs::metadata(fd.path()) {
+                        out.inodes.insert(meta.ino());
+                    }
+                }
+                out.paths.insert(target);
+            }
         }
         if let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) {
             for line in maps.lines() {
                 // The path is the sixth column; it may contain spaces and end with " (deleted)".
-                if let Some(i) = line.find('/') {
-                    out.insert(PathBuf::from(line[i..].trim_end_matches(" (deleted)")));
+                let Some(i) = line.find('/') else { continue };
+                let path = PathBuf::from(line[i..].trim_end_matches(" (deleted)"));
+                // The inode is the fifth column.
+                if path.starts_with(dir) {
+                    if let Some(inode) = line.split_whitespace().nth(4).and_then(|f| f.parse().ok())
+                    {
+                        out.inodes.insert(inode);
+                    }
                 }
+                out.paths.insert(path);
             }
         }
     }
