@@ -53,7 +53,7 @@ fn rounds(quick: bool) -> (usize, usize) {
     if quick {
         (0, 2)
     } else {
-        (1, 5)
+        (1, 12)
     }
 }
 

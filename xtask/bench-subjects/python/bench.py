@@ -78,6 +78,13 @@ def child_rss(ctx):
     return float(slot.value)
 
 
+def until_waiting(barrier, others):
+    """Waits until the `others` other parties wait at `barrier`. The caller then reads the clock
+    and releases them (its own wait()): the clock starts before any of them can go."""
+    while barrier.n_waiting < others:
+        time.sleep(0.00005)
+
+
 def produce(queue, ready, n):
     ready.wait()
     for i in range(n):
@@ -90,8 +97,9 @@ def queue_throughput(n):
     ready = ctx.Barrier(2)
     p = ctx.Process(target=produce, args=(queue, ready, n))
     p.start()
-    ready.wait()
+    until_waiting(ready, 1)
     t = time.perf_counter()
+    ready.wait()
     for i in range(n):
         item = queue.get()
         if item != i:
@@ -115,8 +123,9 @@ def send_bytes(n):
     p = ctx.Process(target=send_blocks, args=(writer, ready, n))
     p.start()
     writer.close()
-    ready.wait()
+    until_waiting(ready, 1)
     t = time.perf_counter()
+    ready.wait()
     total = 0
     for _ in range(n):
         total += len(reader.recv_bytes())
@@ -169,28 +178,34 @@ def roundtrip(args):
     return samples
 
 
-def increment(value, start, n):
+def increment(value, start, n, ends, index):
     start.wait()
     for _ in range(n):
         with value.get_lock():
             value.value += 1
+    ends[index] = time.monotonic_ns()
 
 
 def value_increments(n):
+    """From the children's release to the last one's end (each reports when it ended)."""
     ctx = mp.get_context('fork')
     value = ctx.Value('Q', 0)
     start = ctx.Barrier(INCREMENTERS + 1)
-    children = [ctx.Process(target=increment, args=(value, start, n))
-                for _ in range(INCREMENTERS)]
+    ends = ctx.RawArray('Q', INCREMENTERS)
+    children = [ctx.Process(target=increment, args=(value, start, n, ends, i))
+                for i in range(INCREMENTERS)]
     for p in children:
         p.start()
+    until_waiting(start, INCREMENTERS)
+    t0 = time.monotonic_ns()
     start.wait()
-    t = time.perf_counter()
     for p in children:
         join_ok(p)
-    elapsed = time.perf_counter() - t
+    elapsed = (max(ends) - t0) / 1e9
     if value.value != INCREMENTERS * n:
         raise RuntimeError('the value is %d, expected %d' % (value.value, INCREMENTERS * n))
+    if elapsed <= 0:
+        raise RuntimeError('the children reported no end time')
     return INCREMENTERS * n / elapsed
 
 

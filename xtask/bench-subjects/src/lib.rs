@@ -13,7 +13,9 @@
 //! stdout, `{"samples": [..]}`, each value in the figure's base unit: seconds for a latency, a
 //! count per second for a throughput (items, bytes, increments), bytes for a peak memory.
 //! `N` is the work of one sample (items, messages, round trips, increments per process, bytes,
-//! children), the same for every subject of a figure. An error goes to stderr with exit status 1
+//! children), the same for every subject of a figure. A sample whose children wait for a go
+//! starts its clock before they can go: the parent waits until they all wait, reads the clock,
+//! then releases them. An error goes to stderr with exit status 1
 //! (2 for a bad command line).
 //!
 //! The figures (their ids are the `figure` field of `bench.json`):
@@ -279,6 +281,19 @@ pub fn wait_ok(pid: nix::unistd::Pid) -> Result<()> {
     }
 }
 
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process of the machine (Rust's
+/// `Instant` and Python's `time.monotonic_ns()` read it too), so children can report when they
+/// finished.
+pub fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// The CPUs this process may run on, in order.
 pub fn allowed_cpus() -> Result<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is an empty set; the kernel fills it.
@@ -381,6 +396,12 @@ mod tests {
         assert_eq!(parse_vm_hwm(status), Some(1234 * 1024));
         assert_eq!(parse_vm_hwm("VmHWM: 12 MB"), None);
         assert!(peak_rss().unwrap() > 0);
+    }
+
+    #[test]
+    fn the_monotonic_clock_moves_on() {
+        let (a, b) = (monotonic_ns(), monotonic_ns());
+        assert!(a > 0 && b >= a);
     }
 
     #[test]

@@ -46,7 +46,8 @@ impl Target {
 }
 
 /// The work of one sample, how many samples one run prints, and how many it measures first and
-/// throws away.
+/// throws away. Few samples per run and many rounds: the subjects then alternate every few
+/// milliseconds to seconds, so that the machine's changing load hits them alike.
 #[derive(Debug, Clone, Copy)]
 pub struct Size {
     pub n: usize,
@@ -118,21 +119,21 @@ pub fn all() -> Vec<Figure> {
                 "fork + _exit + waitpid",
                 target(Against::Os, 1.5),
                 &[],
-                size(1, 30, 3),
+                size(1, 12, 2),
                 size(1, 5, 1),
             ),
             "spawn" => (
                 "posix_spawn of the reference's executable, told to exit at once + waitpid",
                 target(Against::Os, 1.5),
                 &[Peer::Procspawn],
-                size(1, 15, 2),
+                size(1, 6, 1),
                 size(1, 3, 1),
             ),
             _ => (
                 "fork + _exit + waitpid",
                 target(Against::Os, 3.0),
                 &[],
-                size(1, 30, 3),
+                size(1, 12, 2),
                 size(1, 5, 1),
             ),
         };
@@ -162,7 +163,7 @@ pub fn all() -> Vec<Figure> {
               fork + _exit + waitpid",
         peers: &[],
         cpus: None,
-        full: size(1, 8, 1),
+        full: size(1, 3, 1),
         quick: size(1, 2, 1),
         target: None,
     });
@@ -185,7 +186,7 @@ pub fn all() -> Vec<Figure> {
             raw,
             peers,
             cpus: None,
-            full: size(16, 4, 1),
+            full: size(16, 2, 1),
             // The forkserver starts in the first start: a warm-up absorbs it.
             quick: size(16, 1, usize::from(method == "forkserver")),
             target: None,
@@ -201,7 +202,7 @@ pub fn all() -> Vec<Figure> {
         raw: "one 8-byte write to a pipe per item",
         peers: &[],
         cpus: None,
-        full: size(100_000, 5, 1),
+        full: size(50_000, 2, 1),
         quick: size(5_000, 2, 1),
         target: target(Against::Cpython, 10.0),
     });
@@ -215,7 +216,7 @@ pub fn all() -> Vec<Figure> {
         raw: "1 MiB writes to a socketpair (AF_UNIX stream)",
         peers: &[Peer::IpcChannel],
         cpus: None,
-        full: size(256, 5, 1),
+        full: size(128, 2, 1),
         quick: size(16, 2, 1),
         target: target(Against::Os, 0.8),
     });
@@ -229,7 +230,7 @@ pub fn all() -> Vec<Figure> {
         raw: "1-byte write + read each way over two pipes",
         peers: &[Peer::IpcChannel],
         cpus: Some(1),
-        full: size(20_000, 5, 1),
+        full: size(10_000, 2, 1),
         quick: size(1_000, 2, 1),
         target: target(Against::Os, 1.5),
     });
@@ -243,7 +244,7 @@ pub fn all() -> Vec<Figure> {
         raw: "1-byte write + read each way over two pipes",
         peers: &[Peer::IpcChannel],
         cpus: Some(2),
-        full: size(5_000, 5, 1),
+        full: size(3_000, 2, 1),
         quick: size(300, 2, 1),
         target: None,
     });
@@ -257,7 +258,7 @@ pub fn all() -> Vec<Figure> {
         raw: "a process-shared pthread mutex and a u64 in a shared mapping",
         peers: &[],
         cpus: None,
-        full: size(50_000, 5, 1),
+        full: size(50_000, 2, 1),
         quick: size(2_000, 2, 1),
         target: target(Against::Cpython, 10.0),
     });
@@ -271,7 +272,7 @@ pub fn all() -> Vec<Figure> {
         raw: "memcpy into a shm_open mapping",
         peers: &[],
         cpus: None,
-        full: size(64 << 20, 10, 2),
+        full: size(64 << 20, 4, 2),
         quick: size(8 << 20, 3, 1),
         target: target(Against::Os, 0.9),
     });
@@ -293,7 +294,7 @@ pub fn all() -> Vec<Figure> {
             raw,
             peers,
             cpus: None,
-            full: size(1, 5, 1),
+            full: size(1, 2, 1),
             quick: size(1, 1, usize::from(method == "forkserver")),
             target: None,
         });

@@ -36,8 +36,8 @@ fn throughput(n: usize) -> Result<f64> {
         }),
         ForkResult::Parent { child } => child,
     };
-    go_tx.send(&[1])?;
     let t = Instant::now();
+    go_tx.send(&[1])?;
     let mut total = 0;
     for _ in 0..n {
         total += rx.recv()?.len();

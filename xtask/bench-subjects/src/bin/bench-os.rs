@@ -21,8 +21,8 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use bench_subjects::{
-    collect, fork_now, in_child, pin, seconds, wait_ok, Args, Method, Result, EXIT_AT_ONCE,
-    INCREMENTERS, MIB,
+    collect, fork_now, in_child, monotonic_ns, pin, seconds, wait_ok, Args, Method, Result,
+    EXIT_AT_ONCE, INCREMENTERS, MIB,
 };
 use nix::unistd::{fork, read, write, ForkResult, Pid};
 
@@ -241,8 +241,8 @@ fn pipe_throughput(n: usize) -> Result<f64> {
     };
     drop((data_w, go_r));
     let mut buf = vec![0u8; 64 * 1024];
-    write(&go_w, &[1])?;
     let t = Instant::now();
+    write(&go_w, &[1])?;
     let mut total = 0;
     while total < n * 8 {
         match read(data_r.as_raw_fd(), &mut buf)? {
@@ -279,8 +279,8 @@ fn socket_throughput(n: usize) -> Result<f64> {
     };
     drop((theirs, go_r));
     let mut buf = vec![0u8; MIB];
-    write(&go_w, &[1])?;
     let t = Instant::now();
+    write(&go_w, &[1])?;
     let mut total = 0;
     while total < n * MIB {
         match read(ours.as_raw_fd(), &mut buf)? {
@@ -367,11 +367,13 @@ impl Drop for Mapping {
 }
 
 /// Increments per second: [`INCREMENTERS`] children each lock a process-shared mutex, add one to
-/// a shared `u64` and unlock, `n` times.
+/// a shared `u64` and unlock, `n` times; from their release to the last one's end (each reports
+/// when it ended).
 fn mutex_increments(n: usize) -> Result<f64> {
     let shared = Mapping::new(4096, None)?;
     let mutex: *mut libc::pthread_mutex_t = shared.ptr.as_ptr().cast();
-    // SAFETY: the counter lies after the mutex, 8-aligned, inside the page.
+    // SAFETY: the counter lies after the mutex, then the children's end times, 8-aligned,
+    // inside the page.
     let counter: *mut u64 = unsafe {
         shared
             .ptr
@@ -379,6 +381,8 @@ fn mutex_increments(n: usize) -> Result<f64> {
             .add(std::mem::size_of::<libc::pthread_mutex_t>().next_multiple_of(64))
             .cast()
     };
+    // SAFETY: as above: INCREMENTERS words after the counter's cache line.
+    let ends: *mut u64 = unsafe { counter.add(8) };
     // SAFETY: initializing a process-shared mutex in fresh, zeroed shared memory.
     unsafe {
         let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
@@ -389,7 +393,7 @@ fn mutex_increments(n: usize) -> Result<f64> {
     }
     let (go_r, go_w) = pipe()?;
     let mut children = Vec::new();
-    for _ in 0..INCREMENTERS {
+    for index in 0..INCREMENTERS {
         children.push(match fork_now()? {
             ForkResult::Child => in_child(|| {
                 read(go_r.as_raw_fd(), &mut [0u8])?;
@@ -402,17 +406,27 @@ fn mutex_increments(n: usize) -> Result<f64> {
                         libc::pthread_mutex_unlock(mutex);
                     }
                 }
+                // SAFETY: this child's own slot in the shared mapping.
+                unsafe { ends.add(index).write_volatile(monotonic_ns()) };
                 Ok(())
             }),
             ForkResult::Parent { child } => child,
         });
     }
-    let t = Instant::now();
+    let t0 = monotonic_ns();
     write(&go_w, &[1; INCREMENTERS])?; // one byte each: every child goes
     for child in children {
         wait_ok(child)?;
     }
-    let elapsed = t.elapsed().as_secs_f64();
+    // SAFETY: every child has exited; the slots are read once each.
+    let end = (0..INCREMENTERS)
+        .map(|i| unsafe { ends.add(i).read_volatile() })
+        .max()
+        .unwrap_or(0);
+    let elapsed = end.saturating_sub(t0) as f64 / 1e9;
+    if elapsed <= 0.0 {
+        return Err("the children reported no end time".into());
+    }
     let total = (INCREMENTERS * n) as u64;
     // SAFETY: every child has exited; no one else touches the counter.
     let got = unsafe { *counter };

@@ -5,12 +5,14 @@
 //! method changes nothing once the child runs.
 
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bench_subjects::{collect, peak_rss, pin, seconds, Args, Method, Result, INCREMENTERS, MIB};
+use bench_subjects::{
+    collect, monotonic_ns, peak_rss, pin, seconds, Args, Method, Result, INCREMENTERS, MIB,
+};
 use multiprocessing::connection::{pipe, Connection};
 use multiprocessing::queue::Queue;
-use multiprocessing::shared::{RawValue, SharedMemory, Value};
+use multiprocessing::shared::{RawArray, RawValue, SharedMemory, Value};
 use multiprocessing::sync::Barrier;
 use multiprocessing::{get_context, Context, Process};
 
@@ -119,6 +121,15 @@ fn child_rss(ctx: &Context) -> Result<f64> {
     Ok(slot.get() as f64)
 }
 
+/// Waits until the `others` other parties wait at `barrier`. The caller then reads the clock and
+/// releases them (its own `wait`): the clock starts before any of them can go.
+fn until_waiting(barrier: &Barrier, others: usize) -> Result<()> {
+    while barrier.n_waiting()? < others {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    Ok(())
+}
+
 /// Used by the IPC figures.
 fn fork_process<A, T>(target: T, args: A) -> Result<Process>
 where
@@ -144,8 +155,9 @@ fn queue_throughput(n: usize) -> Result<f64> {
     let queue: Queue<u64> = Queue::new()?;
     let ready = Barrier::new(2)?;
     let p = fork_process(produce, (queue.clone(), ready.clone(), n as u64))?;
-    ready.wait(None)?;
+    until_waiting(&ready, 1)?;
     let t = Instant::now();
+    ready.wait(None)?;
     for i in 0..n as u64 {
         let item = queue.get()?;
         if item != i {
@@ -172,8 +184,9 @@ fn send_bytes(n: usize) -> Result<f64> {
     let (mut reader, writer) = pipe(false)?;
     let ready = Barrier::new(2)?;
     let p = fork_process(send_blocks, (writer, ready.clone(), n as u64))?;
-    ready.wait(None)?;
+    until_waiting(&ready, 1)?;
     let t = Instant::now();
+    ready.wait(None)?;
     let mut total = 0;
     for _ in 0..n {
         total += reader.recv_bytes(None)?.len();
@@ -221,31 +234,48 @@ fn roundtrip(args: &Args) -> Result<Vec<f64>> {
 }
 
 #[multiprocessing::target]
-fn increment(value: Value<u64>, start: Barrier, n: u64) -> Result<()> {
+fn increment(
+    value: Value<u64>,
+    start: Barrier,
+    n: u64,
+    ends: RawArray<u64>,
+    index: usize,
+) -> Result<()> {
     start.wait(None)?;
     for _ in 0..n {
         let guard = value.lock()?;
         guard.set(guard.get() + 1);
     }
+    ends.set(index, monotonic_ns())?;
     Ok(())
 }
 
-/// Locked increments per second of one shared value, from [`INCREMENTERS`] children.
+/// Locked increments per second of one shared value, from [`INCREMENTERS`] children: from their
+/// release to the last one's end (each reports when it ended).
 fn value_increments(n: usize) -> Result<f64> {
     let value = Value::new(0u64)?;
     let start = Barrier::new(INCREMENTERS + 1)?;
+    let ends = RawArray::<u64>::new(INCREMENTERS)?;
     let children = (0..INCREMENTERS)
-        .map(|_| fork_process(increment, (value.clone(), start.clone(), n as u64)))
+        .map(|i| {
+            let args = (value.clone(), start.clone(), n as u64, ends.clone(), i);
+            fork_process(increment, args)
+        })
         .collect::<Result<Vec<_>>>()?;
+    until_waiting(&start, INCREMENTERS)?;
+    let t0 = monotonic_ns();
     start.wait(None)?;
-    let t = Instant::now();
     for p in &children {
         join_ok(p)?;
     }
-    let elapsed = t.elapsed().as_secs_f64();
+    let end = ends.to_vec().into_iter().max().unwrap_or(0);
+    let elapsed = end.saturating_sub(t0) as f64 / 1e9;
     let total = (INCREMENTERS * n) as u64;
     if value.get()? != total {
         return Err(format!("the value is {}, expected {total}", value.get()?).into());
+    }
+    if elapsed <= 0.0 {
+        return Err("the children reported no end time".into());
     }
     Ok(total as f64 / elapsed)
 }
