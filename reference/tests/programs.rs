@@ -176,3 +176,10 @@ fn the_forkserver_does_not_outlive_a_killed_parent() {
         "the forkserver (pid {server}) is still running after its parent was killed"
     );
 }
+
+/// The README's IPC example: a queue, a shared value and a pipe cross into the child.
+#[rstest]
+fn the_readme_ipc_example_runs(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let (code, _, stderr) = run("ipc", method);
+    assert_eq!(code, 0, "{stderr}");
+}
