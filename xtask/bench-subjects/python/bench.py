@@ -136,8 +136,37 @@ def send_bytes(n):
     return total / elapsed
 
 
+def _cpu_set():
+    """A cpu_set_t for libc, where `os` has no sched_*affinity (PyPy)."""
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
+    return libc, (ctypes.c_ulong * 16)(), ctypes
+
+
+def allowed_cpus():
+    if hasattr(os, 'sched_getaffinity'):
+        return sorted(os.sched_getaffinity(0))
+    libc, mask, ctypes = _cpu_set()
+    if libc.sched_getaffinity(0, ctypes.sizeof(mask), ctypes.byref(mask)) != 0:
+        raise OSError(ctypes.get_errno(), 'sched_getaffinity')
+    bits = 8 * ctypes.sizeof(ctypes.c_ulong)
+    return [cpu for cpu in range(len(mask) * bits) if mask[cpu // bits] >> (cpu % bits) & 1]
+
+
+def pin(cpu):
+    if hasattr(os, 'sched_setaffinity'):
+        os.sched_setaffinity(0, {cpu})
+        return
+    libc, mask, ctypes = _cpu_set()
+    bits = 8 * ctypes.sizeof(ctypes.c_ulong)
+    mask[cpu // bits] |= 1 << (cpu % bits)
+    if libc.sched_setaffinity(0, ctypes.sizeof(mask), ctypes.byref(mask)) != 0:
+        raise OSError(ctypes.get_errno(), 'sched_setaffinity')
+
+
 def pinning(cpus):
-    allowed = sorted(os.sched_getaffinity(0))
+    allowed = allowed_cpus()
     if cpus == 1 and allowed:
         return allowed[0], allowed[0]
     if cpus == 2 and len(allowed) >= 2:
@@ -147,7 +176,7 @@ def pinning(cpus):
 
 
 def echo(conn, cpu):
-    os.sched_setaffinity(0, {cpu})
+    pin(cpu)
     while True:
         message = conn.recv_bytes()
         if not message:
@@ -157,7 +186,7 @@ def echo(conn, cpu):
 
 def roundtrip(args):
     parent_cpu, child_cpu = pinning(args.cpus)
-    os.sched_setaffinity(0, {parent_cpu})
+    pin(parent_cpu)
     ctx = mp.get_context('fork')
     ours, theirs = ctx.Pipe()
     p = ctx.Process(target=echo, args=(theirs, child_cpu))

@@ -79,11 +79,12 @@ impl FigureResult {
         Some(self.stats("reference")?.median / self.stats(subject)?.median)
     }
 
-    /// The first Python subject (the chart's CPython).
+    /// The first CPython subject (the chart's), else the first Python.
     pub fn first_python(&self) -> Option<&str> {
-        self.rows
-            .iter()
-            .find(|r| r.kind == Kind::Python)
+        let pythons = || self.rows.iter().filter(|r| r.kind == Kind::Python);
+        pythons()
+            .find(|r| is_cpython(&r.subject))
+            .or_else(|| pythons().next())
             .map(|r| r.subject.as_str())
     }
 
@@ -97,10 +98,11 @@ impl FigureResult {
         }
         let against: Vec<&str> = match target.against {
             Against::Os => vec!["os"],
+            // CPython's targets are about CPython: PyPy's ratios are in the table only.
             Against::Cpython => self
                 .rows
                 .iter()
-                .filter(|r| r.kind == Kind::Python)
+                .filter(|r| r.kind == Kind::Python && is_cpython(&r.subject))
                 .map(|r| r.subject.as_str())
                 .collect(),
         };
@@ -118,6 +120,10 @@ impl FigureResult {
             })
             .collect()
     }
+}
+
+fn is_cpython(subject: &str) -> bool {
+    subject.starts_with("cpython-")
 }
 
 /// A number with three or four significant digits; `k`, `M`, `G` from 100 000 on.
