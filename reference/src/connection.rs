@@ -14,7 +14,7 @@
 //! # Design
 //!
 //! Each direction of a connection has two channels, chosen by measurement
-//! (`cargo bench -p multiprocessing --bench ipc`):
+//! (`cargo xtask bench`, figures `send-bytes-1mib` and `roundtrip-1cpu`):
 //!
 //! * **A pipe** carries every frame header and every payload of up to 32 KiB, header and payload
 //!   in one `writev`. On this machine a pipe ping-pong takes half the time of an `AF_UNIX` stream
