@@ -36,6 +36,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("global-after-start", global_after_start),
     ("guard-reruns-top-level", guard_reruns_top_level),
     ("is-alive", is_alive),
+    ("killed-parent-leaves-nothing", killed_parent_leaves_nothing),
     ("isolation-child-argument", isolation_child_argument),
     ("isolation-child-global", isolation_child_global),
     ("join-before-start", join_before_start),
@@ -316,6 +317,15 @@ fn exitcode_return(method: &str) {
     let p = ctx(method).process(returns_a_value, ());
     run(&p);
     say!("exitcode: {}", exitcode(&p));
+}
+
+fn killed_parent_leaves_nothing(method: &str) {
+    main_guard();
+    let p = ctx(method).process(returns_a_value, ());
+    run(&p);
+    say!("exitcode: {}", exitcode(&p));
+    // SAFETY: kill() has no memory-safety preconditions; this process ends here.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
 }
 
 #[multiprocessing::target]
