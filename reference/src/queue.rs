@@ -68,7 +68,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::wire;
+use crate::{sys, wire};
 
 /// Identifies a queue's mapping (and its layout version).
 const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue1");
@@ -448,7 +448,7 @@ impl Segment {
         drop(guard);
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if timeout != Some(Duration::ZERO) {
-            futex_wait(seq, seen, timeout);
+            sys::futex_wait(seq, seen, timeout);
         }
         let guard = self.lock();
         waiters.fetch_sub(1, Relaxed);
@@ -514,10 +514,10 @@ impl Segment {
             header.waiting_putters.load(Relaxed) > 0 && (maxsize == 0 || count < maxsize);
         drop(guard);
         if wake_getter {
-            futex_wake(&header.put_seq, 1);
+            sys::futex_wake(&header.put_seq, 1);
         }
         if wake_putter {
-            futex_wake(&header.get_seq, 1);
+            sys::futex_wake(&header.get_seq, 1);
         }
         Ok(())
     }
@@ -545,10 +545,10 @@ impl Segment {
             header.count.load(Relaxed) > 0 && header.waiting_getters.load(Relaxed) > 0;
         drop(guard);
         if wake_putter {
-            futex_wake(&header.get_seq, 1);
+            sys::futex_wake(&header.get_seq, 1);
         }
         if wake_getter {
-            futex_wake(&header.put_seq, 1);
+            sys::futex_wake(&header.put_seq, 1);
         }
         Ok(bytes)
     }
@@ -569,7 +569,7 @@ impl Segment {
         };
         drop(guard);
         if wake {
-            futex_wake(&header.done_seq, i32::MAX);
+            sys::futex_wake(&header.done_seq, u32::MAX);
         }
         Ok(())
     }
@@ -683,65 +683,6 @@ fn anonymous_file() -> Result<OwnedFd> {
             Err(err) => return Err(Error::os("creating a queue's file", err)),
         }
     }
-}
-
-/// Sleeps while `word` holds `expected`, at most `timeout`; may wake spuriously.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let timespec = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: t.subsec_nanos() as _,
-    });
-    let timespec_ptr = timespec
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a valid, aligned u32 in shared memory (a shared, not private, futex:
-    // other processes wake it); `timespec_ptr` is null or points to a live timespec. Every
-    // outcome (woken, changed, timed out, interrupted) is a return the caller re-checks.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            timespec_ptr,
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
-}
-
-/// Wakes up to `count` sleepers on `word`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn futex_wake(word: &AtomicU32, count: i32) {
-    // SAFETY: `word` is a valid, aligned u32; waking has no other precondition.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
-    }
-}
-
-/// Without futexes: poll the word with growing sleeps (up to a millisecond).
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut nap = Duration::from_micros(20);
-    while word.load(Relaxed) == expected {
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return;
-        }
-        let nap_now = deadline.map_or(nap, |d| nap.min(d - now));
-        std::thread::sleep(nap_now);
-        nap = (nap * 2).min(Duration::from_millis(1));
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn futex_wake(_word: &AtomicU32, _count: i32) {}
-
-fn deadline_after(timeout: Duration) -> Option<Instant> {
-    // A timeout too long to represent is no timeout.
-    Instant::now().checked_add(timeout)
 }
 
 // ----- the public types -----
@@ -883,7 +824,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
         let bytes = Self::encode(item.borrow())?;
-        self.segment.put_bytes(&bytes, deadline_after(timeout))
+        self.segment.put_bytes(&bytes, sys::deadline_after(timeout))
     }
 
     /// Puts an item if there is room now, else [`Error::Full`] (CPython's `put_nowait(obj)`).
@@ -928,7 +869,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        Self::decode(&self.segment.get_bytes(deadline_after(timeout))?)
+        Self::decode(&self.segment.get_bytes(sys::deadline_after(timeout))?)
     }
 
     /// Takes the oldest item if there is one now, else [`Error::Empty`] (CPython's
