@@ -5,16 +5,16 @@
 //! joins, never sleeps). Where CPython needs a different mechanism for the same observable fact,
 //! the Python program says so in its docstring.
 
-use std::fmt::Display;
-use std::io::Write;
 use std::time::Duration;
 
 use multiprocessing::connection::{pipe, Connection};
 use multiprocessing::queue::{JoinableQueue, Queue, SimpleQueue};
 use multiprocessing::shared::{Array, RawValue, SharedMemory, Value};
 use multiprocessing::sync::{Barrier, BoundedSemaphore, Condition, Lock, RLock, Semaphore};
-use multiprocessing::{get_context, main_guard, Context, Event, Process};
+use multiprocessing::{main_guard, Event, Process};
 use serde::{Deserialize, Serialize};
+
+use crate::trace::{ctx, exitcode, py_bool, py_list, say};
 
 type Scenario = fn(&str);
 
@@ -65,34 +65,9 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
 
 // ---- how Python prints things ------------------------------------------------------------------
 
-/// Prints a trace line and flushes, as `print(..., flush=True)`: one `write` per line, so lines
-/// of processes printing at the same time never interleave.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let line = format!("{}\n", format_args!($($arg)*));
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(line.as_bytes());
-        let _ = out.flush();
-    }};
-}
-
-fn py_bool(value: bool) -> &'static str {
-    if value {
-        "True"
-    } else {
-        "False"
-    }
-}
-
 /// A list of booleans as Python prints it: `[True, False]`.
 fn py_bools(values: impl IntoIterator<Item = bool>) -> String {
     let items: Vec<&str> = values.into_iter().map(py_bool).collect();
-    format!("[{}]", items.join(", "))
-}
-
-/// A list of strings as Python prints it: `['a', 'b']`.
-fn py_strs<T: Display>(items: impl IntoIterator<Item = T>) -> String {
-    let items: Vec<String> = items.into_iter().map(|i| format!("'{i}'")).collect();
     format!("[{}]", items.join(", "))
 }
 
@@ -102,16 +77,6 @@ fn outcome<T>(result: multiprocessing::Result<T>) -> String {
         Ok(_) => "ok".to_owned(),
         Err(err) => err.kind().to_owned(),
     }
-}
-
-fn ctx(method: &str) -> Context {
-    get_context(Some(method)).expect("a start method the catalog names")
-}
-
-fn exitcode(p: &Process) -> String {
-    p.exitcode()
-        .unwrap()
-        .map_or_else(|| "None".to_owned(), |c| c.to_string())
 }
 
 fn exitcodes(ps: &[Process]) -> String {
@@ -647,7 +612,7 @@ fn queue_put_after_close(method: &str) {
     );
     say!(
         "the child got: {}",
-        py_strs(here.recv::<Vec<String>>().unwrap())
+        py_list(here.recv::<Vec<String>>().unwrap())
     );
     p.join().unwrap();
     say!("exitcode: {}", exitcode(&p));

@@ -6,6 +6,7 @@
 
 mod ipc;
 mod process_model;
+mod trace;
 
 use std::process::ExitCode;
 

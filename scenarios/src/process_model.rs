@@ -1,16 +1,16 @@
 //! Scenarios of the process model: identity, lifecycle, misuse, isolation, start methods, the main
 //! guard, serialization, fork hazards, daemons, cleanup at exit.
 
-use std::fmt::Display;
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use multiprocessing::{
     active_children, current_process, get_context, main_guard, parent_process, set_start_method,
-    Context, Event, Process,
+    Event, Process,
 };
+
+use crate::trace::{ctx, exitcode, py_bool, py_list, py_opt, say};
 
 type Scenario = fn(&str);
 
@@ -58,35 +58,6 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
 
 // ---- how Python prints things ------------------------------------------------------------------
 
-/// Prints a trace line and flushes, as `print(..., flush=True)`.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        println!($($arg)*);
-        let _ = std::io::stdout().flush();
-    }};
-}
-
-fn py_bool(value: bool) -> &'static str {
-    if value {
-        "True"
-    } else {
-        "False"
-    }
-}
-
-fn py_opt<T: Display>(value: Option<T>) -> String {
-    value.map_or_else(|| "None".to_owned(), |v| v.to_string())
-}
-
-fn py_list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
-    let items: Vec<String> = items.into_iter().map(|i| format!("'{i}'")).collect();
-    format!("[{}]", items.join(", "))
-}
-
-fn ctx(method: &str) -> Context {
-    get_context(Some(method)).expect("a start method the catalog names")
-}
-
 fn names() -> String {
     let mut names: Vec<String> = active_children().iter().map(Process::name).collect();
     names.sort();
@@ -96,10 +67,6 @@ fn names() -> String {
 fn run(p: &Process) {
     p.start().unwrap();
     p.join().unwrap();
-}
-
-fn exitcode(p: &Process) -> String {
-    py_opt(p.exitcode().unwrap())
 }
 
 // ---- shared targets ----------------------------------------------------------------------------
