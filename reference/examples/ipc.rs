@@ -1,10 +1,15 @@
 //! The README's IPC example: a queue, a shared value and a pipe, under the default start method.
 
+#[cfg(unix)]
 use multiprocessing::connection::{pipe, Connection};
+#[cfg(unix)]
 use multiprocessing::queue::Queue;
+#[cfg(unix)]
 use multiprocessing::shared::Value;
+#[cfg(unix)]
 use multiprocessing::Process;
 
+#[cfg(unix)]
 #[multiprocessing::target]
 fn work(results: Queue<u64>, total: Value<u64>, mut conn: Connection) {
     let n: u64 = conn.recv().unwrap();
@@ -15,6 +20,7 @@ fn work(results: Queue<u64>, total: Value<u64>, mut conn: Connection) {
     }
 }
 
+#[cfg(unix)]
 fn main() -> multiprocessing::Result<()> {
     multiprocessing::main_guard();
     if let Some(method) = std::env::args().nth(1) {
@@ -29,4 +35,10 @@ fn main() -> multiprocessing::Result<()> {
     p.join()?;
     assert_eq!((got, total.get()?), (vec![0, 1, 2], 3));
     Ok(())
+}
+
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("pipes, queues and shared values are Unix-only in this crate");
+    std::process::exit(2);
 }

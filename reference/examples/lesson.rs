@@ -10,7 +10,19 @@ use multiprocessing::{current_process, Process};
 fn worker() {
     println!("Process: {}", current_process().name);
     println!("PID: {}", std::process::id());
-    println!("Parent PID: {}", std::os::unix::process::parent_id());
+    println!("Parent PID: {}", parent_pid());
+}
+
+/// Python's `os.getppid()`: the OS-level parent (under `forkserver`, the server).
+#[cfg(unix)]
+fn parent_pid() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+/// std has no parent pid on Windows; there the parent is always the process that called `start`.
+#[cfg(not(unix))]
+fn parent_pid() -> u32 {
+    multiprocessing::parent_process().map_or(0, |parent| parent.pid as u32)
 }
 
 fn main() -> multiprocessing::Result<()> {

@@ -16,6 +16,7 @@
 //! tests. There the guard is called inside a test, on a thread other than the main thread; the
 //! parent notices and tells its children (`early` entry) to take over in the hook instead.
 
+#[cfg(unix)]
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -24,7 +25,9 @@ use crate::context::{self, StartMethod};
 use crate::error::{Error, Result};
 use crate::process::{self, ThisProcess};
 use crate::spawn::Preparation;
-use crate::{exit, forkserver, sys, target, wire};
+use crate::{exit, target, wire};
+#[cfg(unix)]
+use crate::{forkserver, sys};
 
 /// The bootstrap environment variable: `spawn <entry>` or `forkserver <entry>`, where `<entry>`
 /// is `main` (take over at the guard) or `early` (take over before `main`).
@@ -53,19 +56,27 @@ pub(crate) struct Handover {
     method: StartMethod,
     data: HandoverData,
     /// Descriptors handed to the child, in order: the IPC objects among its arguments.
+    #[cfg(unix)]
     fds: Vec<OwnedFd>,
     /// `forkserver`: the status socket, where the child reports its own exit code.
+    #[cfg(unix)]
     report: Option<OwnedFd>,
 }
 
 enum HandoverData {
     /// `spawn`: a socket at this descriptor carries one frame of preparation data; the child
     /// keeps it open until exit, as the parent's sentinel.
+    #[cfg(unix)]
     Socket(OwnedFd),
     /// `forkserver`: the server received the data and the fork copied it.
+    #[cfg(unix)]
     Bytes(Vec<u8>),
+    /// `spawn` on Windows: one frame on stdin, which the parent closes after it.
+    #[cfg(windows)]
+    Stdin,
 }
 
+#[cfg(unix)]
 impl Handover {
     pub(crate) fn forkserver(prep: Vec<u8>, fds: Vec<OwnedFd>, report: OwnedFd) -> Handover {
         Handover {
@@ -97,16 +108,23 @@ fn method_code(method: StartMethod) -> u8 {
 }
 
 fn current_thread() -> usize {
+    #[cfg(unix)]
     // SAFETY: pthread_self has no preconditions.
-    (unsafe { libc::pthread_self() }) as usize
+    let id = unsafe { libc::pthread_self() } as usize;
+    #[cfg(windows)]
+    // SAFETY: GetCurrentThreadId has no preconditions.
+    let id = unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadId() } as usize;
+    id
 }
 
-/// The value of [`ENV`] for a `spawn` child handed `fds` descriptors (at 4, 5, ...).
+/// The value of [`ENV`] for a `spawn` child handed `fds` descriptors (at 4, 5, ...; always 0 on
+/// Windows).
 pub(crate) fn spawn_value(entry: Entry, fds: usize) -> String {
     format!("spawn {} {fds}", entry.as_str())
 }
 
 /// The value of [`ENV`] for the forkserver.
+#[cfg(unix)]
 pub(crate) fn forkserver_value(entry: Entry) -> String {
     format!("forkserver {}", entry.as_str())
 }
@@ -135,6 +153,7 @@ fn bootstrap_hook() {
     let value = value.to_string_lossy().into_owned();
     // Hook for the resource tracker (resource_tracker.rs): this process is one, started with its
     // socket at fd 3. It serves before `main` and never returns.
+    #[cfg(unix)]
     if value == crate::resource_tracker::BOOTSTRAP_VALUE {
         // SAFETY: the starting process placed the tracker's socket at 3 for us
         // (`spawn::spawn_program`); nothing else in this fresh process owns it.
@@ -147,27 +166,8 @@ fn bootstrap_hook() {
         Some("early") => Entry::Early,
         _ => fail(&format!("malformed {ENV}={value:?}")),
     };
-    // SAFETY: the parent placed this descriptor at 3 for us (see `spawn::spawn_program`); nothing
-    // else in this fresh process owns it.
-    let fd3 = unsafe { sys::adopt(3) };
-    let handover = match role {
-        Some("spawn") => {
-            let Some(handed) = handed.and_then(|n| n.parse::<i32>().ok()) else {
-                fail(&format!("malformed {ENV}={value:?}"))
-            };
-            Handover {
-                method: StartMethod::Spawn,
-                data: HandoverData::Socket(fd3),
-                // SAFETY: the parent placed exactly `handed` descriptors at 4.. for us.
-                fds: (4..4 + handed)
-                    .map(|fd| unsafe { sys::adopt(fd) })
-                    .collect(),
-                report: None,
-            }
-        }
-        Some("forkserver") => forkserver::serve(fd3),
-        _ => fail(&format!("malformed {ENV}={value:?}")),
-    };
+    let handover = receive_handover(role, handed)
+        .unwrap_or_else(|| fail(&format!("malformed {ENV}={value:?}")));
     if entry == Entry::Early {
         UNDER_HARNESS.store(true, Ordering::Relaxed);
         take_over(handover);
@@ -176,6 +176,41 @@ fn bootstrap_hook() {
     *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover);
     // SAFETY: registering a plain `extern "C"` function.
     unsafe { libc::atexit(exit_without_guard) };
+}
+
+/// Where this child's preparation data and descriptors are, from the words of [`ENV`]; `None`
+/// if they are malformed.
+#[cfg(unix)]
+fn receive_handover(role: Option<&str>, handed: Option<&str>) -> Option<Handover> {
+    // SAFETY: the parent placed this descriptor at 3 for us (see `spawn::spawn_program`); nothing
+    // else in this fresh process owns it.
+    let fd3 = unsafe { sys::adopt(3) };
+    match role {
+        Some("spawn") => {
+            let handed = handed?.parse::<i32>().ok()?;
+            Some(Handover {
+                method: StartMethod::Spawn,
+                data: HandoverData::Socket(fd3),
+                // SAFETY: the parent placed exactly `handed` descriptors at 4.. for us.
+                fds: (4..4 + handed)
+                    .map(|fd| unsafe { sys::adopt(fd) })
+                    .collect(),
+                report: None,
+            })
+        }
+        Some("forkserver") => Some(forkserver::serve(fd3)),
+        _ => None,
+    }
+}
+
+/// Where this child's preparation data is, from the words of [`ENV`]: on stdin (see
+/// `spawn/windows.rs`); `None` if they are malformed.
+#[cfg(windows)]
+fn receive_handover(role: Option<&str>, handed: Option<&str>) -> Option<Handover> {
+    (role == Some("spawn") && handed == Some("0")).then_some(Handover {
+        method: StartMethod::Spawn,
+        data: HandoverData::Stdin,
+    })
 }
 
 fn fail(message: &str) -> ! {
@@ -195,7 +230,7 @@ extern "C" fn exit_without_guard() {
             thing in main().\n";
         // SAFETY: a write of a static buffer to stderr; `_exit` ends the process. No TLS, no lock:
         // this runs after main's thread-locals may have been destroyed.
-        unsafe { libc::write(2, message.as_ptr().cast(), message.len()) };
+        unsafe { libc::write(2, message.as_ptr().cast(), message.len() as _) };
     }
     // SAFETY: as above.
     unsafe { libc::_exit(1) }
@@ -248,6 +283,7 @@ pub(crate) fn check_not_bootstrapping(_method: StartMethod) -> Result<()> {
 
 /// In a `fork` child: not bootstrapping, whatever the parent was (an atomic store, so
 /// async-signal-safe).
+#[cfg(unix)]
 pub(crate) fn mark_started_by_fork() {
     BOOTSTRAPPING.store(0, Ordering::Relaxed);
 }
@@ -258,16 +294,23 @@ fn take_over(handover: Handover) -> ! {
     let Handover {
         method,
         data,
+        #[cfg(unix)]
         fds,
+        #[cfg(unix)]
         report,
     } = handover;
-    let bytes = match &data {
-        HandoverData::Bytes(bytes) => Ok(bytes.clone()),
-        HandoverData::Socket(socket) => match sys::read_frame(socket.as_fd()) {
-            Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err("the parent closed the connection before sending it".to_owned()),
-            Err(err) => Err(err.to_string()),
-        },
+    let frame = match &data {
+        #[cfg(unix)]
+        HandoverData::Bytes(bytes) => Ok(Some(bytes.clone())),
+        #[cfg(unix)]
+        HandoverData::Socket(socket) => sys::read_frame(socket.as_fd()),
+        #[cfg(windows)]
+        HandoverData::Stdin => wire::read_frame_from(&mut std::io::stdin().lock()),
+    };
+    let bytes = match frame {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err("the parent closed the connection before sending it".to_owned()),
+        Err(err) => Err(err.to_string()),
     };
     let preparation: Preparation = match bytes
         .map_err(|reason| Error::Deserialization {
@@ -282,11 +325,14 @@ fn take_over(handover: Handover) -> ! {
     // The spawn socket stays open until exit: the parent's sentinel. Its descriptor is
     // close-on-exec, so programs this child executes do not hold it.
     std::mem::forget(data);
-    for fd in &fds {
-        // Close-on-exec, as every descriptor the crate owns.
-        let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(fd), true);
+    #[cfg(unix)]
+    {
+        for fd in &fds {
+            // Close-on-exec, as every descriptor the crate owns.
+            let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(fd), true);
+        }
+        wire::receive_fds(fds);
     }
-    wire::receive_fds(fds);
 
     *process::this() = ThisProcess {
         name: preparation.name.clone(),
@@ -298,6 +344,7 @@ fn take_over(handover: Handover) -> ! {
     };
     context::inherit_default(Some(preparation.default_method));
     install_panic_hook();
+    #[cfg(unix)]
     if let Some(report) = report {
         exit::report_exit_code_to(report);
     }

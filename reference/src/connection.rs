@@ -129,8 +129,7 @@ pub fn pipe(duplex: bool) -> Result<(Connection, Connection)> {
 
 /// A pipe whose write end does not block (its read end does).
 fn data_pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|errno| Error::os("pipe2 for a connection", errno))?;
+    let (read, write) = sys::pipe(false).map_err(|err| Error::os("pipe for a connection", err))?;
     set_nonblocking(&write).map_err(|errno| Error::os("fcntl on a connection", errno))?;
     Ok((read, write))
 }

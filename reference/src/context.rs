@@ -75,7 +75,9 @@ impl FromStr for StartMethod {
 ///
 /// ```
 /// use multiprocessing::Platform;
-/// assert_eq!(Platform::current(), Platform::Linux);
+/// if cfg!(target_os = "linux") {
+///     assert_eq!(Platform::current(), Platform::Linux);
+/// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {
@@ -227,7 +229,7 @@ fn default_slot() -> std::sync::MutexGuard<'static, Option<StartMethod>> {
 ///
 /// ```
 /// use multiprocessing::{get_context, StartMethod};
-/// assert_eq!(get_context(Some("fork")).unwrap().start_method(), StartMethod::Fork);
+/// assert_eq!(get_context(Some("spawn")).unwrap().start_method(), StartMethod::Spawn);
 /// assert_eq!(
 ///     get_context(Some("threads")).unwrap_err().to_string(),
 ///     "cannot find context for 'threads'"
@@ -248,9 +250,11 @@ pub fn get_context(method: Option<&str>) -> Result<Context> {
 /// ```
 /// use multiprocessing::{get_start_method, set_start_method, Error, StartMethod};
 /// set_start_method(Some("spawn"), false).unwrap();
-/// assert!(matches!(set_start_method(Some("fork"), false), Err(Error::ContextAlreadySet)));
-/// set_start_method(Some("fork"), true).unwrap();
-/// assert_eq!(get_start_method(false), Some(StartMethod::Fork));
+/// assert!(matches!(set_start_method(Some("spawn"), false), Err(Error::ContextAlreadySet)));
+/// set_start_method(None, true).unwrap();
+/// assert_eq!(get_start_method(true), None);
+/// set_start_method(Some("spawn"), true).unwrap();
+/// assert_eq!(get_start_method(false), Some(StartMethod::Spawn));
 /// ```
 pub fn set_start_method(method: Option<&str>, force: bool) -> Result<()> {
     let mut slot = default_slot();
@@ -293,6 +297,7 @@ pub fn get_all_start_methods() -> Vec<StartMethod> {
 }
 
 /// Locks the default context across `fork()` (see `fork::start`).
+#[cfg(unix)]
 pub(crate) fn lock_for_fork() -> std::sync::MutexGuard<'static, Option<StartMethod>> {
     default_slot()
 }

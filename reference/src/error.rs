@@ -234,6 +234,7 @@ impl Error {
     }
 }
 
+#[cfg(unix)]
 impl From<nix::Error> for Error {
     fn from(errno: nix::Error) -> Self {
         Error::os("a system call", io::Error::from(errno))

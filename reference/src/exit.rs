@@ -1,11 +1,14 @@
 //! What happens when a process ends (CPython's `util._exit_function`): daemonic children are
 //! terminated, the others joined, and this process's forkserver is stopped.
 
+#[cfg(unix)]
 use std::os::fd::{IntoRawFd, OwnedFd};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Once;
 
 use crate::process::active_children;
+#[cfg(unix)]
 use crate::{forkserver, sys};
 
 static REGISTERED: Once = Once::new();
@@ -31,11 +34,16 @@ pub(crate) fn exit_function() {
     // Hook for the resource tracker (resource_tracker.rs), last, once the children that may
     // share it have ended: it unlinks the segments this process still has registered, and the
     // process that started it reaps it.
+    #[cfg(unix)]
     crate::resource_tracker::shutdown();
 }
 
 fn stop_children() {
-    if crate::process::this().children.is_empty() && !forkserver::running() {
+    #[cfg(unix)]
+    let server = forkserver::running();
+    #[cfg(not(unix))]
+    let server = false;
+    if crate::process::this().children.is_empty() && !server {
         return;
     }
     let children = active_children();
@@ -45,16 +53,27 @@ fn stop_children() {
     for child in &children {
         let _ = child.join();
     }
+    #[cfg(unix)]
     forkserver::shutdown();
 }
 
+/// Flushes Rust's stdout and stderr buffers: before `fork` (so the child does not print the
+/// parent's pending output again) and before `_exit`, which does not flush them.
+pub(crate) fn flush_std_streams() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
+
 /// Where a `forkserver` child reports its exit code itself, or -1.
+#[cfg(unix)]
 static EXIT_REPORT: AtomicI32 = AtomicI32::new(-1);
 
 /// A `forkserver` child writes its exit code to its status socket just before `_exit`, so the
 /// parent's `join` does not wait for the server to be woken by `SIGCHLD` and reap it (the server
 /// still reports after reaping; the parent keeps the first report, and a child killed by a signal
 /// is reported by the server alone).
+#[cfg(unix)]
 pub(crate) fn report_exit_code_to(socket: OwnedFd) {
     EXIT_REPORT.store(socket.into_raw_fd(), Ordering::Relaxed);
 }
@@ -63,15 +82,22 @@ pub(crate) fn report_exit_code_to(socket: OwnedFd) {
 /// parent's `atexit` handlers (CPython's children end with `os._exit`).
 pub(crate) fn exit_child(code: i32) -> ! {
     exit_function();
-    sys::flush_std_streams();
+    flush_std_streams();
+    #[cfg(unix)]
+    report_exit_code(code);
+    // SAFETY: ending the process is the intent.
+    unsafe { libc::_exit(code) }
+}
+
+/// A `forkserver` child's own report of its exit code (see [`report_exit_code_to`]).
+#[cfg(unix)]
+fn report_exit_code(code: i32) {
     let report = EXIT_REPORT.load(Ordering::Relaxed);
     if report >= 0 {
         // SAFETY: the status socket this process owns (see `report_exit_code_to`).
         let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(report) };
         let _ = sys::write_all(socket, &crate::forkserver::Status::Exited(code).encode());
     }
-    // SAFETY: ending the process is the intent.
-    unsafe { libc::_exit(code) }
 }
 
 /// Ends the current process with `code` (Python's `sys.exit(code)`): in a child its parent sees

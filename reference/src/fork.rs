@@ -39,9 +39,9 @@ pub(crate) fn start(
     daemon: bool,
 ) -> Result<Popen, (Box<dyn BoundTarget>, Error)> {
     warn_if_multithreaded();
-    let (sentinel_r, sentinel_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+    let (sentinel_r, sentinel_w) = match sys::pipe(false) {
         Ok(pair) => pair,
-        Err(errno) => return Err((bound, Error::os("pipe2", errno))),
+        Err(err) => return Err((bound, Error::os("pipe", err))),
     };
     sys::flush_std_streams();
 

@@ -321,8 +321,7 @@ pub(crate) fn serve(control: OwnedFd) -> Handover {
 }
 
 fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
-    use nix::fcntl::OFlag;
-    let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    let (wake_r, wake_w) = sys::pipe(true)?;
     SIGCHLD_PIPE.store(wake_w.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
     let handler = SigAction::new(
         SigHandler::Handler(on_sigchld),

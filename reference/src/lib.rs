@@ -31,26 +31,40 @@
 //!
 //! The pieces, one module per concept: [`process`] (the `Process` handle, this process's
 //! identity), [`context`] (start methods and the default per platform), `bootstrap` (the main
-//! guard), `spawn`, `fork` and `forkserver` (the start methods), [`connection`] (waiting on
-//! sentinels), and [`Error`].
+//! guard), `spawn`, `fork` and `forkserver` (the start methods), [`connection`] (pipes, and
+//! waiting on connections and sentinels), `queue`, `shared` and `sync` (the other IPC objects),
+//! and [`Error`].
+//!
+//! Platforms: everything on Linux (tested) and macOS; on Windows the process model with `spawn`,
+//! and [`connection::wait`] on sentinels. `fork`, `forkserver` and the IPC objects are Unix-only.
 
-#![cfg(unix)]
 #![warn(missing_docs)]
 
+// The process model exists on every platform; `fork`, `forkserver` and the IPC objects on Unix.
+// Where a concept has a Windows implementation of its own, it lives in `<module>/windows.rs`.
 mod bootstrap;
+#[cfg_attr(windows, path = "connection/windows.rs")]
 pub mod connection;
 pub mod context;
 mod error;
 mod exit;
+#[cfg(unix)]
 mod fork;
+#[cfg(unix)]
 mod forkserver;
+#[cfg_attr(windows, path = "popen/windows.rs")]
 mod popen;
 pub mod process;
+#[cfg(unix)]
 pub mod queue;
+#[cfg(unix)]
 mod resource_tracker;
+#[cfg(unix)]
 pub mod shared;
 mod spawn;
+#[cfg(unix)]
 pub mod sync;
+#[cfg(unix)]
 mod sys;
 mod target;
 mod wire;
@@ -65,8 +79,9 @@ pub use exit::exit;
 pub use multiprocessing_macros::target;
 pub use process::{
     active_children, cpu_count, current_process, parent_process, CurrentProcess, ParentProcess,
-    Process,
+    Process, Sentinel,
 };
+#[cfg(unix)]
 pub use sync::Event;
 pub use target::{Target, TargetResult};
 
@@ -78,7 +93,7 @@ pub mod __private {
 }
 
 /// The warning `fork` prints when other threads are alive (CPython 3.12+'s wording), for a given
-/// pid. Exposed so tests and tools can match it exactly.
+/// pid. Exposed so tests and tools can match it exactly. Unix only, as `fork` is.
 ///
 /// ```
 /// assert_eq!(
@@ -87,6 +102,7 @@ pub mod __private {
 ///      deadlocks in the child."
 /// );
 /// ```
+#[cfg(unix)]
 pub fn fork_warning(pid: u32) -> String {
     fork::multithreaded_warning(pid)
 }

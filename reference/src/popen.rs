@@ -140,6 +140,21 @@ impl Popen {
         }
     }
 
+    /// The child's pid (CPython's `Popen.pid`).
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// `SIGTERM` (CPython's `Popen.terminate()`): exit code `-15`.
+    pub(crate) fn terminate(&self) -> Result<()> {
+        self.send_signal(Signal::SIGTERM)
+    }
+
+    /// `SIGKILL` (CPython's `Popen.kill()`): exit code `-9`.
+    pub(crate) fn kill(&self) -> Result<()> {
+        self.send_signal(Signal::SIGKILL)
+    }
+
     /// Sends `signal` unless the child is known to have ended (CPython's `_send_signal`).
     pub(crate) fn send_signal(&self, signal: Signal) -> Result<()> {
         if self.poll()?.is_some() {

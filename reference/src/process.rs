@@ -2,17 +2,25 @@
 //! identity ([`current_process`], [`parent_process`]) and its table of children
 //! ([`active_children`]).
 
-use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
-use crate::context::{self, Context, StartMethod};
+use crate::context::{self, Context, Platform, StartMethod};
 use crate::error::{Error, Result};
 use crate::popen::Popen;
 use crate::target::{Bound, BoundTarget, Target};
-use crate::{bootstrap, exit, fork, forkserver, spawn};
+use crate::{bootstrap, exit, spawn};
+#[cfg(unix)]
+use crate::{fork, forkserver};
+
+/// What [`Process::sentinel`] returns (CPython's `sentinel`): a descriptor that becomes readable
+/// when the process ends on Unix, the process handle (signaled when it ends) on Windows.
+#[cfg(unix)]
+pub type Sentinel = std::os::fd::RawFd;
+/// What [`Process::sentinel`] returns (CPython's `sentinel`): a descriptor that becomes readable
+/// when the process ends on Unix, the process handle (signaled when it ends) on Windows.
+#[cfg(windows)]
+pub type Sentinel = std::os::windows::io::RawHandle;
 
 /// This process as `multiprocessing` sees it (CPython's `_current_process` and module globals).
 ///
@@ -44,6 +52,7 @@ impl ThisProcess {
 
     /// What a child started from `process` will be, built here so the `fork` child only has to
     /// move it into place.
+    #[cfg(unix)]
     pub(crate) fn for_child(
         &self,
         process: &ProcessShared,
@@ -223,7 +232,7 @@ impl std::fmt::Debug for Process {
             Phase::Closed => "closed".to_owned(),
             Phase::Started(popen) => match popen.poll() {
                 Ok(Some(code)) => format!("stopped exitcode={code}"),
-                _ => format!("started pid={}", popen.pid),
+                _ => format!("started pid={}", popen.pid()),
             },
         };
         let daemon = if state.daemon { " daemon" } else { "" };
@@ -409,9 +418,13 @@ impl Process {
         name: String,
         daemon: bool,
     ) -> std::result::Result<Popen, (Box<dyn BoundTarget>, Error)> {
-        match method {
-            StartMethod::Fork => fork::start(&self.shared, bound, name, daemon),
-            StartMethod::Spawn | StartMethod::Forkserver => {
+        // A context is checked when it is made; this catches a method the platform lacks however
+        // it got here (on Windows only `spawn` passes).
+        match Platform::current().check(method) {
+            Err(err) => Err((bound, err)),
+            #[cfg(unix)]
+            Ok(StartMethod::Fork) => fork::start(&self.shared, bound, name, daemon),
+            Ok(method) => {
                 let prepared = bootstrap::check_not_bootstrapping(method).and_then(|()| {
                     spawn::Preparation::prepare(&self.shared, &*bound, name, daemon, method)
                 });
@@ -419,10 +432,10 @@ impl Process {
                     Ok(prepared) => prepared,
                     Err(err) => return Err((bound, err)),
                 };
-                let started = if method == StartMethod::Spawn {
-                    spawn::start(&prepared)
-                } else {
-                    forkserver::start(&prepared)
+                let started = match method {
+                    #[cfg(unix)]
+                    StartMethod::Forkserver => forkserver::start(&prepared),
+                    _ => spawn::start(&prepared),
                 };
                 started.map_err(|err| (bound, err))
             }
@@ -468,7 +481,7 @@ impl Process {
     /// The process's pid once started (CPython's `pid`/`ident`).
     pub fn pid(&self) -> Result<Option<i32>> {
         match &self.state().phase {
-            Phase::Started(popen) => Ok(Some(popen.pid.as_raw())),
+            Phase::Started(popen) => Ok(Some(popen.pid())),
             Phase::Closed => Err(Error::Closed),
             Phase::Created(_) | Phase::Starting => Ok(None),
         }
@@ -484,20 +497,23 @@ impl Process {
         }
     }
 
-    /// A descriptor that becomes readable when the process ends, for waiting on several at
-    /// once with [`crate::connection::wait`] (CPython's `sentinel`). Valid until `close`.
-    pub fn sentinel(&self) -> Result<RawFd> {
+    /// A descriptor (a handle on Windows) that becomes ready when the process ends, for waiting
+    /// on several at once with [`crate::connection::wait`] (CPython's `sentinel`). Valid until
+    /// `close`.
+    pub fn sentinel(&self) -> Result<Sentinel> {
         Ok(self.popen("get the sentinel of")?.sentinel())
     }
 
-    /// Sends `SIGTERM` (exit code `-15`).
+    /// Sends `SIGTERM` (exit code `-15`); on Windows, `TerminateProcess` (exit code `-15`, as
+    /// CPython reports it there).
     pub fn terminate(&self) -> Result<()> {
-        self.popen("terminate")?.send_signal(Signal::SIGTERM)
+        self.popen("terminate")?.terminate()
     }
 
-    /// Sends `SIGKILL` (exit code `-9`).
+    /// Sends `SIGKILL` (exit code `-9`); on Windows the same as [`terminate`](Self::terminate),
+    /// as in CPython.
     pub fn kill(&self) -> Result<()> {
-        self.popen("kill")?.send_signal(Signal::SIGKILL)
+        self.popen("kill")?.kill()
     }
 
     /// Releases the process's resources; any later use is [`Error::Closed`]. An error while it

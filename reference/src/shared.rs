@@ -498,7 +498,7 @@ impl SharedMemory {
                 libc::shm_open(
                     path.as_ptr(),
                     libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC,
-                    0o600 as libc::mode_t,
+                    0o600 as libc::c_uint, // a variadic argument: promoted, as C does
                 )
             };
             if fd >= 0 {
@@ -557,7 +557,7 @@ impl SharedMemory {
             libc::shm_open(
                 path.as_ptr(),
                 libc::O_RDWR | libc::O_CLOEXEC,
-                0o600 as libc::mode_t,
+                0o600 as libc::c_uint, // a variadic argument: promoted, as C does
             )
         };
         if fd < 0 {

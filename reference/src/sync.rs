@@ -1494,8 +1494,7 @@ struct Ends {
 impl Event {
     /// A new event, not set.
     pub fn new() -> Result<Event> {
-        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|errno| Error::os("pipe2 for an Event", errno))?;
+        let (read, write) = sys::pipe(true).map_err(|err| Error::os("pipe for an Event", err))?;
         Ok(Event {
             ends: Arc::new(Ends { read, write }),
         })

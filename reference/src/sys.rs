@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+use crate::wire;
+
 /// Writes all of `bytes`, retrying on `EINTR` and short writes. Uses `send(MSG_NOSIGNAL)` on
 /// sockets so a vanished reader is `EPIPE`, never a `SIGPIPE` (the forkserver runs before Rust's
 /// runtime has set `SIGPIPE` to ignored).
@@ -47,6 +49,33 @@ fn send_flags() -> libc::c_int {
     0
 }
 
+/// A close-on-exec pipe (read end, write end); with `nonblocking`, both ends are non-blocking.
+/// `pipe2` where the OS has it; elsewhere (macOS) `pipe` then `fcntl`, which a concurrent `fork`
+/// elsewhere in the program could observe before close-on-exec is set.
+pub(crate) fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    {
+        use nix::fcntl::OFlag;
+        let mut flags = OFlag::O_CLOEXEC;
+        if nonblocking {
+            flags |= OFlag::O_NONBLOCK;
+        }
+        Ok(nix::unistd::pipe2(flags)?)
+    }
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let (read, write) = nix::unistd::pipe()?;
+        for end in [&read, &write] {
+            set_cloexec(end.as_raw_fd(), true)?;
+            if nonblocking {
+                fcntl(end.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+            }
+        }
+        Ok((read, write))
+    }
+}
+
 /// Reads exactly `buf.len()` bytes; `Ok(false)` if the peer closed before the first byte.
 pub(crate) fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<bool> {
     let mut done = 0;
@@ -62,39 +91,41 @@ pub(crate) fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<bool>
     Ok(true)
 }
 
-/// Largest frame we accept; a length beyond it is a corrupt stream, not an allocation request.
-pub(crate) const MAX_FRAME: usize = 1 << 30;
+pub(crate) use crate::wire::MAX_FRAME;
 
-/// Writes a frame: a little-endian `u32` length, then the bytes.
+/// Writes a frame ([`wire::write_frame_to`]) to a pipe or socket.
 pub(crate) fn write_frame(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .ok()
-        .filter(|&len| len as usize <= MAX_FRAME)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame larger than 1 GiB"))?;
-    let mut buf = Vec::with_capacity(4 + bytes.len());
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(bytes);
-    write_all(fd, &buf)
+    wire::write_frame_to(&mut FdStream(fd), bytes)
 }
 
-/// Reads a frame written by [`write_frame`]; `Ok(None)` at a clean end of stream.
+/// Reads a frame ([`wire::read_frame_from`]); `Ok(None)` at a clean end of stream.
 pub(crate) fn read_frame(fd: BorrowedFd<'_>) -> io::Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    if !read_exact(fd, &mut len)? {
-        return Ok(None);
+    wire::read_frame_from(&mut FdStream(fd))
+}
+
+/// A borrowed descriptor as `Read` and `Write`: [`write_all`]'s `MSG_NOSIGNAL` writes and
+/// `EINTR`-retrying reads.
+struct FdStream<'fd>(BorrowedFd<'fd>);
+
+impl io::Read for FdStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match nix::unistd::read(self.0.as_raw_fd(), buf) {
+                Err(Errno::EINTR) => continue,
+                result => return Ok(result?),
+            }
+        }
     }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("corrupt frame: length {len} exceeds the 1 GiB limit"),
-        ));
+}
+
+impl io::Write for FdStream<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write_all(self.0, buf).map(|()| buf.len())
     }
-    let mut buf = vec![0; len];
-    if len > 0 && !read_exact(fd, &mut buf)? {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
-    Ok(Some(buf))
 }
 
 /// Waits until `fd` is readable (or hung up); `timeout` `None` waits forever. Returns whether it
@@ -228,13 +259,7 @@ pub(crate) fn thread_count() -> Option<usize> {
     }
 }
 
-/// Flushes Rust's stdout and stderr so a `fork` child does not print the parent's buffered text
-/// again (CPython's `util._flush_std_streams()` before `fork`).
-pub(crate) fn flush_std_streams() {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-}
+pub(crate) use crate::exit::flush_std_streams;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers for the shared-memory IPC (`shared`, `sync`, `resource_tracker`).

@@ -118,6 +118,7 @@ pub(crate) struct Serialized {
     pub(crate) args: Vec<u8>,
     /// The descriptors of the IPC objects among the arguments, to hand to the child in order.
     /// Borrowed: the arguments own them and outlive the start.
+    #[cfg(unix)]
     pub(crate) fds: Vec<std::os::fd::RawFd>,
 }
 
@@ -127,10 +128,13 @@ pub(crate) trait BoundTarget: Send {
     /// arguments, or the `Serialization` error that stops `start`.
     fn serialize(&self) -> Result<Serialized>;
     /// Runs the target in this process (a `fork` child) and returns the exit code.
+    #[cfg(unix)]
     fn run(self: Box<Self>) -> i32;
 }
 
 pub(crate) struct Bound<T, A> {
+    // Without `fork` (Windows) a target only ever crosses by name, so the value is never read.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) target: T,
     pub(crate) args: A,
 }
@@ -160,11 +164,20 @@ where
                     .to_owned(),
             });
         }
-        let (args, fds) =
-            wire::encode_with_fds(&self.args, || format!("the arguments of target '{name}'"))?;
-        Ok(Serialized { name, args, fds })
+        let what = || format!("the arguments of target '{name}'");
+        #[cfg(unix)]
+        let (args, fds) = wire::encode_with_fds(&self.args, what)?;
+        #[cfg(not(unix))]
+        let args = wire::encode(&self.args, what)?;
+        Ok(Serialized {
+            name,
+            args,
+            #[cfg(unix)]
+            fds,
+        })
     }
 
+    #[cfg(unix)]
     fn run(self: Box<Self>) -> i32 {
         let Bound { target, args } = *self;
         target.call(args)

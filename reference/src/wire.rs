@@ -20,14 +20,62 @@
 //! Every encoding and decoding failure becomes a typed error that names what was being
 //! (de)serialized.
 
+#[cfg(unix)]
 use std::cell::RefCell;
+use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Serialize;
+#[cfg(unix)]
+use serde::{Deserialize, Deserializer, Serializer};
 
 use crate::error::{Error, Result};
 
+/// Largest frame we accept; a length beyond it is a corrupt stream, not an allocation request.
+pub(crate) const MAX_FRAME: usize = 1 << 30;
+
+/// Writes a frame (a little-endian `u32` length, then the bytes) in one `write_all`: how the
+/// preparation data and every framed message cross a pipe or socket.
+pub(crate) fn write_frame_to(writer: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|&len| len as usize <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame larger than 1 GiB"))?;
+    let mut buf = Vec::with_capacity(4 + bytes.len());
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(bytes);
+    writer.write_all(&buf)
+}
+
+/// Reads a frame written by [`write_frame_to`]; `Ok(None)` at a clean end of stream (before the
+/// first byte of a frame), an error at an end of stream inside one.
+pub(crate) fn read_frame_from(reader: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        match reader.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("corrupt frame: length {len} exceeds the 1 GiB limit"),
+        ));
+    }
+    let mut buf = vec![0; len];
+    reader.read_exact(&mut buf)?;
+    Ok(Some(buf))
+}
+
+#[cfg(unix)]
 thread_local! {
     /// While a process's arguments are encoded: the descriptors they carry, in order.
     static OUTGOING: RefCell<Option<Vec<RawFd>>> = const { RefCell::new(None) };
@@ -38,6 +86,7 @@ thread_local! {
 /// Encodes a process's arguments, collecting the descriptors of the IPC objects among them
 /// (CPython's `reduction.DupFd`): the value carries an index, the descriptor is handed to the
 /// child by the start method.
+#[cfg(unix)]
 pub(crate) fn encode_with_fds<T: Serialize + ?Sized>(
     value: &T,
     what: impl FnOnce() -> String,
@@ -51,12 +100,14 @@ pub(crate) fn encode_with_fds<T: Serialize + ?Sized>(
 }
 
 /// Makes `fds` (handed to this child, in order) available to the decoding of its arguments.
+#[cfg(unix)]
 pub(crate) fn receive_fds(fds: Vec<OwnedFd>) {
     INCOMING.with(|slot| *slot.borrow_mut() = Some(fds.into_iter().map(Some).collect()));
 }
 
 /// Serializes a descriptor as its index among the descriptors handed to the child. Only
 /// possible while a process's arguments are encoded.
+#[cfg(unix)]
 pub(crate) fn serialize_fd<S: Serializer>(
     fd: BorrowedFd<'_>,
     serializer: S,
@@ -76,6 +127,7 @@ pub(crate) fn serialize_fd<S: Serializer>(
 }
 
 /// Takes the descriptor a [`serialize_fd`] index names, once.
+#[cfg(unix)]
 pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<OwnedFd, D::Error> {
@@ -132,5 +184,48 @@ pub(crate) fn decode<T: DeserializeOwned>(
             what: format!("{} as {}", what(), std::any::type_name::<T>()),
             reason: err.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Cursor};
+
+    use super::{read_frame_from, write_frame_to, MAX_FRAME};
+
+    #[test]
+    fn frames_round_trip_back_to_back_then_end_cleanly() {
+        let mut stream = Vec::new();
+        write_frame_to(&mut stream, b"preparation").unwrap();
+        write_frame_to(&mut stream, b"").unwrap();
+        let mut reader = Cursor::new(stream);
+        assert_eq!(
+            read_frame_from(&mut reader).unwrap().as_deref(),
+            Some(&b"preparation"[..])
+        );
+        assert_eq!(
+            read_frame_from(&mut reader).unwrap().as_deref(),
+            Some(&b""[..])
+        );
+        assert_eq!(read_frame_from(&mut reader).unwrap(), None);
+    }
+
+    #[test]
+    fn a_stream_that_ends_inside_a_frame_is_an_error() {
+        for cut in [2, 4 + 3] {
+            let mut stream = Vec::new();
+            write_frame_to(&mut stream, b"twelve bytes").unwrap();
+            stream.truncate(cut);
+            let err = read_frame_from(&mut Cursor::new(stream)).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_length_beyond_the_limit_is_corrupt_not_an_allocation() {
+        let stream = (MAX_FRAME as u32 + 1).to_le_bytes().to_vec();
+        let err = read_frame_from(&mut Cursor::new(stream)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("exceeds the 1 GiB limit"), "{err}");
     }
 }

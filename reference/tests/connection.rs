@@ -5,6 +5,9 @@
 //! every test asserts its children exited with 0. Nothing sleeps to synchronize; timeouts are hang
 //! guards only.
 
+// Pipes and connections are Unix-only in this crate (README, "What is verified where").
+#![cfg(unix)]
+
 mod common;
 use common::ctx;
 

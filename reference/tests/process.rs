@@ -3,6 +3,9 @@
 //!
 //! Children report facts through files in a temporary directory: IPC is tested elsewhere.
 
+// Every start method, so Unix; `tests/spawn.rs` is the part that runs on every platform.
+#![cfg(unix)]
+
 mod common;
 use common::ctx;
 

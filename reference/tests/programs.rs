@@ -1,8 +1,10 @@
 //! Whole programs (the crate's examples), run as a user runs them.
 
-use std::io::{BufRead, BufReader};
+// The examples under every start method, so Unix.
+#![cfg(unix)]
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use rstest::rstest;
@@ -134,7 +136,11 @@ fn forking_with_threads_alive_warns(#[case] method: &str, #[case] warns: bool) {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // watches the server through a pidfd
 fn the_forkserver_does_not_outlive_a_killed_parent() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
     let mut program = example("forkserver_orphan")
         .stdout(Stdio::piped())
         .spawn()

@@ -7,6 +7,9 @@
 //! every test asserts its children exited with 0. Timeouts are hang guards only, except where a
 //! timeout is the behaviour under test (and then only its lower bound is checked).
 
+// Queues are Unix-only in this crate (README, "What is verified where").
+#![cfg(unix)]
+
 mod common;
 use common::{ctx, serial};
 

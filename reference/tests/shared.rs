@@ -6,6 +6,8 @@
 //! the OS can report (another process unlinking a segment, a tracker exiting) is awaited with
 //! inotify and pidfds, under a hang guard.
 
+// Shared memory is Unix-only in this crate (README, "What is verified where").
+#![cfg(unix)]
 #![cfg(target_os = "linux")]
 
 mod common;

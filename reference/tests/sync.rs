@@ -4,6 +4,9 @@
 //! themselves or an `Event`, never by sleeping. Timeouts are hang guards only, except where a
 //! timeout is the behaviour under test.
 
+// The synchronization primitives are Unix-only in this crate (README, "What is verified where").
+#![cfg(unix)]
+
 mod common;
 use common::ctx;
 

@@ -314,8 +314,10 @@ fn check_fd(fd: i32, path: String) {
     // but the stat buffer.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     let open = unsafe { libc::fstat(fd, &mut stat) } == 0;
-    let same = open
-        && std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == (stat.st_dev, stat.st_ino));
+    // `st_dev` is an i32 on macOS, a u64 on Linux.
+    #[allow(clippy::unnecessary_cast)]
+    let id = (stat.st_dev as u64, stat.st_ino as u64);
+    let same = open && std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == id);
     say!(
         "child: descriptor open on the parent's file: {}",
         py_bool(same)

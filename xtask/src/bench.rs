@@ -113,16 +113,10 @@ fn python_subjects(extra: &[PathBuf], notes: &mut Vec<String>) -> Result<Vec<Sub
     Ok(pythons)
 }
 
-/// How many CPUs this process may run on.
+/// How many CPUs this process may run on (std reads the affinity mask and cgroup quota on
+/// Linux).
 fn allowed_cpus() -> usize {
-    // SAFETY: a zeroed cpu_set_t is an empty set; the kernel fills it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t of the size given.
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
-        return std::thread::available_parallelism().map_or(1, |n| n.get());
-    }
-    // SAFETY: reads the set filled above.
-    unsafe { libc::CPU_COUNT(&set) as usize }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn load_average() -> String {

@@ -4,8 +4,10 @@
 //! * `list`: the scenario catalog.
 //! * `explain ID`: a scenario's clauses, programs and expected outcome.
 //! * `bench`: the reference against CPython and the raw OS primitives: a table and reports.
+//! * `cross-check`: type-check the macOS and Windows code paths from this machine.
 
 mod bench;
+mod cross_check;
 mod matrix;
 mod report;
 mod workspace;
@@ -36,6 +38,9 @@ enum Task {
     /// Measure the reference against CPython and the raw OS primitives (and procspawn and
     /// ipc-channel): a table, bench.json and bench.svg.
     Bench(bench::BenchArgs),
+    /// Type-check the macOS and Windows code paths (needs a toolchain with the standard
+    /// library's source; see README, "What is verified where").
+    CrossCheck(cross_check::CrossCheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         Task::List => workspace::list().map(|()| ExitCode::SUCCESS),
         Task::Explain { id } => workspace::explain(&id).map(|()| ExitCode::SUCCESS),
         Task::Bench(args) => bench::run(args),
+        Task::CrossCheck(args) => cross_check::run(args),
     };
     match result {
         Ok(code) => code,

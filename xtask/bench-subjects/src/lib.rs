@@ -295,6 +295,7 @@ pub fn monotonic_ns() -> u64 {
 }
 
 /// The CPUs this process may run on, in order.
+#[cfg(target_os = "linux")]
 pub fn allowed_cpus() -> Result<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is an empty set; the kernel fills it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -309,6 +310,7 @@ pub fn allowed_cpus() -> Result<Vec<usize>> {
 }
 
 /// Pins the calling process (its calling thread, and what it forks from now on) to `cpu`.
+#[cfg(target_os = "linux")]
 pub fn pin(cpu: usize) -> Result<()> {
     // SAFETY: a zeroed cpu_set_t is an empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -325,6 +327,19 @@ pub fn pin(cpu: usize) -> Result<()> {
         )
         .into());
     }
+    Ok(())
+}
+
+/// Without `sched_getaffinity` (macOS): every CPU the OS reports, in order.
+#[cfg(not(target_os = "linux"))]
+pub fn allowed_cpus() -> Result<Vec<usize>> {
+    Ok((0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect())
+}
+
+/// Without `sched_setaffinity` (macOS has only affinity hints): runs unpinned, so the
+/// one-CPU figures are rougher there.
+#[cfg(not(target_os = "linux"))]
+pub fn pin(_cpu: usize) -> Result<()> {
     Ok(())
 }
 

@@ -165,7 +165,12 @@ fn spawn_and_wait(program: &Program, n: usize) -> Result<()> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+    #[cfg(target_os = "linux")]
+    let pair = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // Single-threaded: nothing can fork before close-on-exec would be set, so a plain pipe.
+    #[cfg(not(target_os = "linux"))]
+    let pair = nix::unistd::pipe()?;
+    Ok(pair)
 }
 
 /// Reads until `buf` is full (or the end of the stream); returns the bytes read.
@@ -258,12 +263,11 @@ fn pipe_throughput(n: usize) -> Result<f64> {
 /// Bytes per second: a child writes `n` blocks of 1 MiB to a stream socket.
 fn socket_throughput(n: usize) -> Result<f64> {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?;
+    #[cfg(target_os = "linux")]
+    let flags = SockFlag::SOCK_CLOEXEC;
+    #[cfg(not(target_os = "linux"))]
+    let flags = SockFlag::empty();
+    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, flags)?;
     let (go_r, go_w) = pipe()?;
     let child = match fork_now()? {
         ForkResult::Child => in_child(|| {
