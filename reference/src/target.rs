@@ -156,12 +156,19 @@ where
             });
         }
         if lookup(name).is_none() {
+            let reason = if cfg!(all(windows, target_env = "gnu")) && TARGETS.is_empty() {
+                // Every #[target] lands in one linker section; none at all means GNU ld for PE
+                // dropped them (linkme issue #25).
+                "no target at all is registered in this program: GNU ld drops the registry's \
+                 linker sections on windows-gnu, so link with \
+                 `-C link-arg=-Wl,--no-gc-sections` (or use the MSVC toolchain)"
+            } else {
+                "it is not registered, so a spawned child could not find it by name: annotate \
+                 the function with #[multiprocessing::target], or use the fork start method"
+            };
             return Err(Error::Serialization {
                 what: format!("target '{name}'"),
-                reason: "it is not registered, so a spawned child could not find it by name: \
-                         annotate the function with #[multiprocessing::target], or use the fork \
-                         start method"
-                    .to_owned(),
+                reason: reason.to_owned(),
             });
         }
         let what = || format!("the arguments of target '{name}'");

@@ -6,6 +6,11 @@
 //! library's source (`rust-src`) and `-Zbuild-std`, it type-checks them against the real `std`,
 //! `libc`, `nix` and `windows-sys` of each target. A warning in the workspace's own code fails the
 //! check, as `clippy -D warnings` does on Linux.
+//!
+//! With `--wine`, the Windows code also *runs*: the reference is built for
+//! `x86_64-pc-windows-gnu` (linked by MinGW-w64's gcc) and its tests run under Wine, then the
+//! examples that show the process model (the guard re-running code, the bootstrapping error, the
+//! exit handler), whose output is compared with what CPython's Windows behaviour predicts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -33,6 +38,13 @@ pub struct CrossCheckArgs {
     /// Only this target (repeatable); default: aarch64-apple-darwin and x86_64-pc-windows-msvc
     #[arg(long = "target")]
     targets: Vec<String>,
+    /// Also build for x86_64-pc-windows-gnu and run the reference's tests and examples under
+    /// this Wine (the `wine64` program)
+    #[arg(long, value_name = "WINE64")]
+    wine: Option<PathBuf>,
+    /// The MinGW-w64 gcc that links for x86_64-pc-windows-gnu (with `--wine`)
+    #[arg(long, default_value = "x86_64-w64-mingw32-gcc")]
+    mingw_gcc: PathBuf,
 }
 
 pub fn run(args: CrossCheckArgs) -> Result<ExitCode, String> {
@@ -89,11 +101,123 @@ pub fn run(args: CrossCheckArgs) -> Result<ExitCode, String> {
             eprintln!("cross-check: {target}: ok");
         }
     }
+    if let Some(wine) = &args.wine {
+        if let Err(problem) = run_under_wine(&args.cargo, &rustc, wine, &args.mingw_gcc) {
+            eprintln!("cross-check: x86_64-pc-windows-gnu under Wine: {problem}");
+            failed.push("x86_64-pc-windows-gnu under Wine");
+        } else {
+            eprintln!("cross-check: x86_64-pc-windows-gnu under Wine: ok");
+        }
+    }
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         Err(format!("cross-check failed for {}", failed.join(", ")))
     }
+}
+
+const WINDOWS_GNU: &str = "x86_64-pc-windows-gnu";
+
+/// Examples run under Wine, with the output each must print (stdout, `\r` removed). CPython
+/// on Windows prints the same facts: the main module's top level runs once per spawned child
+/// too; a child that starts a process while bootstrapping fails with exit code 1; at exit,
+/// non-daemonic children are joined and daemonic ones terminated; fork is not available.
+const WINE_EXAMPLES: &[(&str, &str, &str)] = &[
+    ("guard_reruns", "spawn", "top\ntop\ntop\ntop\n"),
+    ("missing_guard", "spawn", "exitcode: Some(1)\n"),
+    (
+        "children_at_exit",
+        "spawn",
+        "main done\nnon-daemonic child done\n",
+    ),
+    ("fork_with_threads", "spawn", "exitcode: Some(0)\n"),
+];
+
+/// Wine 8 has no `bcryptprimitives.dll`, whose `ProcessPrng` Rust's std (1.78+) imports for
+/// randomness. This shim, linked beside the executables, forwards it to `BCryptGenRandom`.
+const PROCESS_PRNG_SHIM: &str = r#"#include <windows.h>
+#include <bcrypt.h>
+__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
+    return BCryptGenRandom(NULL, data, (ULONG)len, BCRYPT_USE_SYSTEM_PREFERRED_RNG) == 0;
+}
+"#;
+
+fn run_under_wine(cargo: &Path, rustc: &Path, wine: &Path, mingw_gcc: &Path) -> Result<(), String> {
+    let target_dir = workspace::root().join("target/cross-check");
+    let out = target_dir.join(WINDOWS_GNU).join("debug");
+    let prefix = target_dir.join("wine-prefix");
+    let cargo_for_windows = |args: &[&str]| {
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(workspace::root())
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("RUSTC", rustc)
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", mingw_gcc)
+            // linkme's sections are garbage-collected by GNU ld for PE (linkme issue #25):
+            // without this the registry of targets is empty.
+            .env(
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS",
+                "-Clink-arg=-Wl,--no-gc-sections",
+            )
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", wine)
+            .env("WINEPREFIX", &prefix)
+            .env("WINEDEBUG", "-all")
+            .args(args)
+            .args(["-p", "multiprocessing", "--target", WINDOWS_GNU])
+            .args(["-Zbuild-std=std,panic_unwind", "--target-dir"])
+            .arg(&target_dir);
+        command
+    };
+    let status = cargo_for_windows(&["build", "--tests", "--examples"])
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
+    if !status.success() {
+        return Err(format!(
+            "the build failed (is {} installed? on Debian: apt-get install gcc-mingw-w64-x86-64)",
+            mingw_gcc.display()
+        ));
+    }
+    let shim_source = target_dir.join("process_prng.c");
+    std::fs::write(&shim_source, PROCESS_PRNG_SHIM).map_err(|e| e.to_string())?;
+    for dir in [out.join("deps"), out.join("examples")] {
+        let status = Command::new(mingw_gcc)
+            .args(["-shared", "-o"])
+            .arg(dir.join("bcryptprimitives.dll"))
+            .arg(&shim_source)
+            .arg("-lbcrypt")
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", mingw_gcc.display()))?;
+        if !status.success() {
+            return Err("building the ProcessPrng shim failed".to_owned());
+        }
+    }
+    let status = cargo_for_windows(&["test", "--tests"])
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
+    if !status.success() {
+        return Err("the reference's tests failed under Wine".to_owned());
+    }
+    for (example, method, expected) in WINE_EXAMPLES {
+        let output = Command::new(wine)
+            .arg(out.join("examples").join(format!("{example}.exe")))
+            .arg(method)
+            .env("WINEPREFIX", &prefix)
+            .env("WINEDEBUG", "-all")
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", wine.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).replace('\r', "");
+        if stdout != *expected || !output.status.success() {
+            return Err(format!(
+                "example {example} {method}: expected {expected:?} and success, got {stdout:?} \
+                 and {}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        eprintln!("cross-check: under Wine, example {example} {method}: as expected");
+    }
+    Ok(())
 }
 
 fn exe(name: &str) -> String {
