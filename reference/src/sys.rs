@@ -136,6 +136,36 @@ pub(crate) fn stdin_to_dev_null() {
     }
 }
 
+/// Opens `/dev/null` read-only and close-on-exec, for [`stdin_from`] in a `fork` child: the
+/// parent opens it before `fork()`, where the path is cheap to resolve, instead of the child
+/// (an `open` in a fresh child also faults in the page of the path literal). `None` if it
+/// cannot be opened: the child then keeps its stdin, as it would if it opened it itself.
+pub(crate) fn open_dev_null() -> Option<OwnedFd> {
+    // SAFETY: a NUL-terminated literal path; the new descriptor is owned by the OwnedFd.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    (fd >= 0).then(|| unsafe { adopt(fd) })
+}
+
+/// Makes `dev_null` (from [`open_dev_null`]) fd 0, as CPython's child bootstrap does for `stdin`,
+/// and closes `dev_null` (it is consumed). When it already is fd 0 (the parent had no fd 0) it
+/// stays there, close-on-exec.
+///
+/// Async-signal-safe: only `dup2` and `close`, no allocation.
+pub(crate) fn stdin_from(dev_null: Option<OwnedFd>) {
+    use std::os::fd::IntoRawFd;
+    let Some(fd) = dev_null.map(IntoRawFd::into_raw_fd) else {
+        return;
+    };
+    if fd > 0 {
+        // SAFETY: plain fd syscalls with no memory handed over; `fd` is ours to close.
+        unsafe {
+            libc::dup2(fd, 0);
+            libc::close(fd);
+        }
+    }
+}
+
 /// Sets or clears `FD_CLOEXEC`.
 pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -228,12 +258,14 @@ pub(crate) fn thread_count() -> Option<usize> {
     }
 }
 
-/// Flushes Rust's stdout and stderr so a `fork` child does not print the parent's buffered text
-/// again (CPython's `util._flush_std_streams()` before `fork`).
+/// Flushes Rust's stdout so a `fork` child does not print the parent's buffered text again
+/// (CPython's `util._flush_std_streams()` before `fork`), and a child's text is out before it
+/// `_exit`s. Rust's stderr has no buffer: flushing it would only take its lock, which in a
+/// `fork` child writes to one more page of the parent's (a copy-on-write fault on the way to
+/// `_exit`).
 pub(crate) fn flush_std_streams() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }
 
 // ---------------------------------------------------------------------------------------------
