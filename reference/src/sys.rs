@@ -122,20 +122,6 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io
     }
 }
 
-/// Opens `/dev/null` read-only onto fd 0, as CPython's child bootstrap does for `stdin`.
-///
-/// Async-signal-safe: only `open`, `dup2` and `close`, no allocation (the path is a C literal).
-pub(crate) fn stdin_to_dev_null() {
-    // SAFETY: a NUL-terminated literal path; plain fd syscalls with no memory handed over.
-    unsafe {
-        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd > 0 {
-            libc::dup2(fd, 0);
-            libc::close(fd);
-        }
-    }
-}
-
 /// Opens `/dev/null` read-only and close-on-exec, for [`stdin_from`] in a `fork` child: the
 /// parent opens it before `fork()`, where the path is cheap to resolve, instead of the child
 /// (an `open` in a fresh child also faults in the page of the path literal). `None` if it
