@@ -281,11 +281,14 @@ pub(crate) fn check_not_bootstrapping(_method: StartMethod) -> Result<()> {
     Err(Error::Bootstrapping { method })
 }
 
-/// In a `fork` child: not bootstrapping, whatever the parent was (an atomic store, so
-/// async-signal-safe).
+/// In a `fork` child: not bootstrapping, whatever the parent was (an atomic load and store, so
+/// async-signal-safe). Stored only when set: a store would copy the page of this static, a
+/// copy-on-write fault the child need not take.
 #[cfg(unix)]
 pub(crate) fn mark_started_by_fork() {
-    BOOTSTRAPPING.store(0, Ordering::Relaxed);
+    if BOOTSTRAPPING.load(Ordering::Relaxed) != 0 {
+        BOOTSTRAPPING.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Becomes the child described by `handover`: runs its target and exits.

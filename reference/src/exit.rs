@@ -57,12 +57,14 @@ fn stop_children() {
     forkserver::shutdown();
 }
 
-/// Flushes Rust's stdout and stderr buffers: before `fork` (so the child does not print the
-/// parent's pending output again) and before `_exit`, which does not flush them.
+/// Flushes Rust's stdout so a `fork` child does not print the parent's buffered text again
+/// (CPython's `util._flush_std_streams()` before `fork`), and a child's text is out before it
+/// `_exit`s. Rust's stderr has no buffer: flushing it would only take its lock, which in a
+/// `fork` child writes to one more page of the parent's (a copy-on-write fault on the way to
+/// `_exit`).
 pub(crate) fn flush_std_streams() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }
 
 /// Where a `forkserver` child reports its exit code itself, or -1.

@@ -44,6 +44,8 @@ pub(crate) fn start(
         Err(err) => return Err((bound, Error::os("pipe", err))),
     };
     sys::flush_std_streams();
+    // The child's stdin, opened here: an `open` in the child costs it far more (see `stdin_from`).
+    let dev_null = sys::open_dev_null();
 
     // The crate's locks, taken in a fixed order and held across fork(), so the child gets them
     // unlocked and consistent however busy the parent's other threads are.
@@ -59,17 +61,18 @@ pub(crate) fn start(
         Err(errno) => Err((bound, Error::os("fork", errno))),
         Ok(ForkResult::Parent { child }) => {
             drop((server, default, this));
-            drop(sentinel_w);
+            drop((sentinel_w, dev_null));
             Ok(Popen::new(child, sentinel_r, Reaper::Parent))
         }
         Ok(ForkResult::Child) => {
-            // Async-signal-safety in the child, until the target runs: only close(), open(),
-            // dup2() and the unlock of locks this thread holds (an atomic store and at most a
-            // futex wake). No allocation and no free: the new state was built before fork()
-            // and the old one is forgotten, not dropped. No other lock is taken.
+            // Async-signal-safety in the child, until the target runs: only close(), dup2(),
+            // atomic loads and stores, and the unlock of locks this thread holds (an atomic
+            // store and at most a futex wake). No allocation and no free: the new state was
+            // built before fork() and the old one is forgotten, not dropped. No other lock is
+            // taken.
             drop(sentinel_r); // close()
             let _ = sentinel_w.into_raw_fd(); // kept open until exit: the parent's sentinel
-            sys::stdin_to_dev_null();
+            sys::stdin_from(dev_null); // dup2() and close()
             forkserver::forget_in_fork_child(&mut server); // close() of the parent's control fd
             std::mem::forget(std::mem::replace(&mut *this, child_state));
             drop((server, default, this));

@@ -277,8 +277,11 @@ fn recv_request(control: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Vec<Owne
     if len > 0 && !sys::read_exact(control, &mut prep)? {
         return Ok(None);
     }
-    for fd in &fds {
-        sys::set_cloexec(fd.as_raw_fd(), true)?;
+    // Where `MSG_CMSG_CLOEXEC` exists, the descriptors arrived close-on-exec already.
+    if cloexec_flag().is_empty() {
+        for fd in &fds {
+            sys::set_cloexec(fd.as_raw_fd(), true)?;
+        }
     }
     Ok(Some((prep, fds)))
 }
@@ -345,48 +348,58 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
         }
         let control_ready = fds[0].any().unwrap_or(false);
         let wake_ready = fds[1].any().unwrap_or(false);
-        if wake_ready {
-            let mut sink = [0u8; 64];
-            while matches!(nix::unistd::read(wake_r.as_raw_fd(), &mut sink), Ok(n) if n > 0) {}
-            reap(&mut children);
-        }
-        if !control_ready {
-            continue;
-        }
-        let Some((prep, mut handed)) = recv_request(control.as_fd())? else {
-            // The parent is gone. Children already started run on, as CPython's do.
-            // SAFETY: ending the server is the intent; nothing is left to flush.
-            unsafe { libc::_exit(0) }
-        };
-        if handed.is_empty() {
-            continue; // a malformed request: no status socket to answer on
-        }
-        let status = handed.remove(0);
-        // SAFETY: the server is single-threaded, so the child may run any code; what it does
-        // before returning is listed at the `Child` arm.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
-                // Back to a plain process: default SIGCHLD, and no descriptor of the server's.
-                let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-                // SAFETY: restoring the default disposition.
-                let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
-                drop((control, wake_r, wake_w));
-                children.clear(); // closes the other children's status sockets
-                sys::stdin_to_dev_null();
-                return Ok(Handover::forkserver(prep, handed, status));
-            }
-            Ok(ForkResult::Parent { child }) => {
-                if sys::write_all(status.as_fd(), &Status::Started(child.as_raw()).encode()).is_ok()
-                {
-                    children.insert(child.as_raw(), status);
+        // The request first: the parent's `start` waits for its fork, and nobody waits for the
+        // reaping (a child that ends normally reports its exit code itself).
+        if control_ready {
+            let Some((prep, mut handed)) = recv_request(control.as_fd())? else {
+                // The parent is gone. Children already started run on, as CPython's do.
+                // SAFETY: ending the server is the intent; nothing is left to flush.
+                unsafe { libc::_exit(0) }
+            };
+            // A malformed request, with no status socket to answer on, is dropped.
+            if !handed.is_empty() {
+                let status = handed.remove(0);
+                // SAFETY: the server is single-threaded, so the child may run any code; what it
+                // does before returning is listed at the `Child` arm.
+                match unsafe { fork() } {
+                    Ok(ForkResult::Child) => {
+                        // Back to a plain process: default SIGCHLD, and no descriptor of the
+                        // server's. Its stdin is the server's, already `/dev/null` (see
+                        // `spawn::spawn_program`), so it is not opened again.
+                        let default =
+                            SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+                        // SAFETY: restoring the default disposition.
+                        let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
+                        drop((control, wake_r, wake_w));
+                        children.clear(); // closes the other children's status sockets
+                        return Ok(Handover::forkserver(prep, handed, status));
+                    }
+                    Ok(ForkResult::Parent { child }) => {
+                        let started = Status::Started(child.as_raw()).encode();
+                        if sys::write_all(status.as_fd(), &started).is_ok() {
+                            children.insert(child.as_raw(), status);
+                        }
+                    }
+                    Err(errno) => {
+                        let failed = Status::ForkFailed(errno as i32).encode();
+                        let _ = sys::write_all(status.as_fd(), &failed);
+                    }
                 }
             }
-            Err(errno) => {
-                let _ = sys::write_all(status.as_fd(), &Status::ForkFailed(errno as i32).encode());
-            }
         }
-        // Reap now too: a child may have ended before it was in the table.
-        reap(&mut children);
+        // A child that ended before it was in the table is reaped too: its SIGCHLD leaves the
+        // pipe readable until it is drained here, after the insertion.
+        if wake_ready {
+            let mut sink = [0u8; 64];
+            // A short read emptied the pipe; a SIGCHLD after it makes the pipe readable again.
+            loop {
+                match nix::unistd::read(wake_r.as_raw_fd(), &mut sink) {
+                    Ok(n) if n == sink.len() => {}
+                    _ => break,
+                }
+            }
+            reap(&mut children);
+        }
     }
 }
 

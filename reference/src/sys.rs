@@ -153,14 +153,30 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io
     }
 }
 
-/// Opens `/dev/null` read-only onto fd 0, as CPython's child bootstrap does for `stdin`.
+/// Opens `/dev/null` read-only and close-on-exec, for [`stdin_from`] in a `fork` child: the
+/// parent opens it before `fork()`, where the path is cheap to resolve, instead of the child
+/// (an `open` in a fresh child also faults in the page of the path literal). `None` if it
+/// cannot be opened: the child then keeps its stdin, as it would if it opened it itself.
+pub(crate) fn open_dev_null() -> Option<OwnedFd> {
+    // SAFETY: a NUL-terminated literal path; the new descriptor is owned by the OwnedFd.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    (fd >= 0).then(|| unsafe { adopt(fd) })
+}
+
+/// Makes `dev_null` (from [`open_dev_null`]) fd 0, as CPython's child bootstrap does for `stdin`,
+/// and closes `dev_null` (it is consumed). When it already is fd 0 (the parent had no fd 0) it
+/// stays there, close-on-exec.
 ///
-/// Async-signal-safe: only `open`, `dup2` and `close`, no allocation (the path is a C literal).
-pub(crate) fn stdin_to_dev_null() {
-    // SAFETY: a NUL-terminated literal path; plain fd syscalls with no memory handed over.
-    unsafe {
-        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd > 0 {
+/// Async-signal-safe: only `dup2` and `close`, no allocation.
+pub(crate) fn stdin_from(dev_null: Option<OwnedFd>) {
+    use std::os::fd::IntoRawFd;
+    let Some(fd) = dev_null.map(IntoRawFd::into_raw_fd) else {
+        return;
+    };
+    if fd > 0 {
+        // SAFETY: plain fd syscalls with no memory handed over; `fd` is ours to close.
+        unsafe {
             libc::dup2(fd, 0);
             libc::close(fd);
         }
