@@ -58,9 +58,6 @@ pub(crate) struct Handover {
     /// Descriptors handed to the child, in order: the IPC objects among its arguments.
     #[cfg(unix)]
     fds: Vec<OwnedFd>,
-    /// `forkserver`: the status socket, where the child reports its own exit code.
-    #[cfg(unix)]
-    report: Option<OwnedFd>,
 }
 
 enum HandoverData {
@@ -78,12 +75,11 @@ enum HandoverData {
 
 #[cfg(unix)]
 impl Handover {
-    pub(crate) fn forkserver(prep: Vec<u8>, fds: Vec<OwnedFd>, report: OwnedFd) -> Handover {
+    pub(crate) fn forkserver(prep: Vec<u8>, fds: Vec<OwnedFd>) -> Handover {
         Handover {
             method: StartMethod::Forkserver,
             data: HandoverData::Bytes(prep),
             fds,
-            report: Some(report),
         }
     }
 }
@@ -195,7 +191,6 @@ fn receive_handover(role: Option<&str>, handed: Option<&str>) -> Option<Handover
                 fds: (4..4 + handed)
                     .map(|fd| unsafe { sys::adopt(fd) })
                     .collect(),
-                report: None,
             })
         }
         Some("forkserver") => Some(forkserver::serve(fd3)),
@@ -299,8 +294,6 @@ fn take_over(handover: Handover) -> ! {
         data,
         #[cfg(unix)]
         fds,
-        #[cfg(unix)]
-        report,
     } = handover;
     let frame = match &data {
         #[cfg(unix)]
@@ -347,10 +340,6 @@ fn take_over(handover: Handover) -> ! {
     };
     context::inherit_default(Some(preparation.default_method));
     install_panic_hook();
-    #[cfg(unix)]
-    if let Some(report) = report {
-        exit::report_exit_code_to(report);
-    }
 
     let code = match target::lookup(&preparation.target) {
         Some(entry) => run_target(|| {

@@ -1,15 +1,11 @@
 //! What happens when a process ends (CPython's `util._exit_function`): daemonic children are
 //! terminated, the others joined, and this process's forkserver is stopped.
 
-#[cfg(unix)]
-use std::os::fd::{IntoRawFd, OwnedFd};
-#[cfg(unix)]
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Once;
 
-use crate::process::active_children;
 #[cfg(unix)]
-use crate::{forkserver, sys};
+use crate::forkserver;
+use crate::process::active_children;
 
 static REGISTERED: Once = Once::new();
 
@@ -67,39 +63,13 @@ pub(crate) fn flush_std_streams() {
     let _ = std::io::stdout().flush();
 }
 
-/// Where a `forkserver` child reports its exit code itself, or -1.
-#[cfg(unix)]
-static EXIT_REPORT: AtomicI32 = AtomicI32::new(-1);
-
-/// A `forkserver` child writes its exit code to its status socket just before `_exit`, so the
-/// parent's `join` does not wait for the server to be woken by `SIGCHLD` and reap it (the server
-/// still reports after reaping; the parent keeps the first report, and a child killed by a signal
-/// is reported by the server alone).
-#[cfg(unix)]
-pub(crate) fn report_exit_code_to(socket: OwnedFd) {
-    EXIT_REPORT.store(socket.into_raw_fd(), Ordering::Relaxed);
-}
-
 /// Ends a child process: the exit function, flushed output, `_exit(code)`. A child never runs the
 /// parent's `atexit` handlers (CPython's children end with `os._exit`).
 pub(crate) fn exit_child(code: i32) -> ! {
     exit_function();
     flush_std_streams();
-    #[cfg(unix)]
-    report_exit_code(code);
     // SAFETY: ending the process is the intent.
     unsafe { libc::_exit(code) }
-}
-
-/// A `forkserver` child's own report of its exit code (see [`report_exit_code_to`]).
-#[cfg(unix)]
-fn report_exit_code(code: i32) {
-    let report = EXIT_REPORT.load(Ordering::Relaxed);
-    if report >= 0 {
-        // SAFETY: the status socket this process owns (see `report_exit_code_to`).
-        let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(report) };
-        let _ = sys::write_all(socket, &crate::forkserver::Status::Exited(code).encode());
-    }
 }
 
 /// Ends the current process with `code` (Python's `sys.exit(code)`): in a child its parent sees

@@ -64,8 +64,8 @@ pub(crate) fn forget_in_fork_child(slot: &mut Option<Server>) {
 pub(crate) enum Status {
     /// The server forked the child: its pid.
     Started(i32),
-    /// The child ended with this exit code (`-N` for signal `N`). Written by the child itself
-    /// just before `_exit`, and by the server after reaping it; the first one counts.
+    /// The child ended with this exit code (`-N` for signal `N`). Written by the server after
+    /// reaping it, so the child is gone, descriptors and all, when its parent reads this.
     Exited(i32),
     /// The server could not fork: the errno.
     ForkFailed(i32),
@@ -132,39 +132,27 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
         }
     }
     drop(status_for_server);
-    // The child may report its exit before the server reports its pid: keep that exit code.
-    let mut exited = None;
-    loop {
-        match Status::read(status.as_fd()) {
-            Ok(Some(Status::Started(pid))) => {
-                let popen = Popen::new(Pid::from_raw(pid), status, Reaper::Forkserver);
-                if let Some(code) = exited {
-                    popen.record(code);
-                }
-                return Ok(popen);
-            }
-            Ok(Some(Status::Exited(code))) => exited = exited.or(Some(code)),
-            Ok(Some(Status::ForkFailed(errno))) => {
-                return Err(Error::os(
-                    "fork in the forkserver",
-                    io::Error::from_raw_os_error(errno),
-                ))
-            }
-            Ok(None) => {
-                return Err(Error::os(
-                    "starting a forkserver child",
-                    io::Error::other(
-                        "the forkserver closed the status socket without starting the child",
-                    ),
-                ))
-            }
-            Err(err) => {
-                return Err(Error::os(
-                    "reading the child's pid from the forkserver",
-                    err,
-                ))
-            }
+    // The server writes the pid right after the fork, before it can reap the child.
+    match Status::read(status.as_fd()) {
+        Ok(Some(Status::Started(pid))) => {
+            Ok(Popen::new(Pid::from_raw(pid), status, Reaper::Forkserver))
         }
+        Ok(Some(Status::ForkFailed(errno))) => Err(Error::os(
+            "fork in the forkserver",
+            io::Error::from_raw_os_error(errno),
+        )),
+        Ok(Some(Status::Exited(_))) => Err(Error::os(
+            "starting a forkserver child",
+            io::Error::other("the forkserver reported an exit code before the child's pid"),
+        )),
+        Ok(None) => Err(Error::os(
+            "starting a forkserver child",
+            io::Error::other("the forkserver closed the status socket without starting the child"),
+        )),
+        Err(err) => Err(Error::os(
+            "reading the child's pid from the forkserver",
+            err,
+        )),
     }
 }
 
@@ -348,8 +336,8 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
         }
         let control_ready = fds[0].any().unwrap_or(false);
         let wake_ready = fds[1].any().unwrap_or(false);
-        // The request first: the parent's `start` waits for its fork, and nobody waits for the
-        // reaping (a child that ends normally reports its exit code itself).
+        // The request first: the parent's `start` waits for its fork, a `join` only for a child
+        // that has already ended.
         if control_ready {
             let Some((prep, mut handed)) = recv_request(control.as_fd())? else {
                 // The parent is gone. Children already started run on, as CPython's do.
@@ -370,9 +358,12 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
                             SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
                         // SAFETY: restoring the default disposition.
                         let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
-                        drop((control, wake_r, wake_w));
+                        // The status socket is the server's: the child's exit code is reported
+                        // after the server has reaped it, so `join` returns once the child is
+                        // gone, descriptors and all, as in CPython.
+                        drop((control, wake_r, wake_w, status));
                         children.clear(); // closes the other children's status sockets
-                        return Ok(Handover::forkserver(prep, handed, status));
+                        return Ok(Handover::forkserver(prep, handed));
                     }
                     Ok(ForkResult::Parent { child }) => {
                         let started = Status::Started(child.as_raw()).encode();
