@@ -296,7 +296,7 @@ mod tests {
     #[test]
     fn figures_are_selected_by_glob() {
         let figures = select_figures(&["start-join*".to_owned()]).unwrap();
-        assert_eq!(figures.len(), 7);
+        assert_eq!(figures.len(), 9); // start-join × 3, -paired × 2, -first, -16 × 3
         assert!(select_figures(&["nothing".to_owned()])
             .unwrap_err()
             .contains("queue-throughput"));

@@ -23,6 +23,7 @@
 //! | figure | one sample |
 //! | --- | --- |
 //! | `start-join` | start and join one child that does nothing, under `--start-method` |
+//! | `start-join-paired` | the reference only: its `start-join` divided by a raw `fork` + `_exit` + `waitpid` of the same process, measured back to back: a ratio |
 //! | `start-join-first` | the same, as a fresh program's first `forkserver` start |
 //! | `start-join-16` | start `N` such children, then join them all |
 //! | `child-rss` | a trivial child's peak resident memory (`VmHWM`), under `--start-method` |

@@ -41,9 +41,16 @@ pub fn write(results: &[FigureResult], path: &Path) -> Result<usize, String> {
                     "lower"
                 }
             ),
-            vs_os: r.ratio("os"),
+            // A paired figure's samples are already ratios to the raw OS primitive.
+            vs_os: match r.figure.target {
+                Some(t) if t.against == Against::PairedOs => r.stats("reference").map(|s| s.median),
+                _ => r.ratio("os"),
+            },
             vs_python: r.first_python().and_then(|p| r.ratio(p)),
-            target: r.figure.target.map(|t| (t.bound, t.against == Against::Os)),
+            target: r
+                .figure
+                .target
+                .map(|t| (t.bound, t.against != Against::Cpython)),
         })
         .filter(|b| b.vs_os.is_some() || b.vs_python.is_some())
         .collect();

@@ -15,6 +15,10 @@ pub enum Peer {
 pub enum Against {
     Os,
     Cpython,
+    /// The reference's own samples are ratios, reference ÷ raw OS primitive, each pair measured
+    /// back to back in one process: the target bounds their median. Such a figure is measured
+    /// by the reference alone.
+    PairedOs,
 }
 
 /// A target: the ratio reference/`against` (of medians) is at most `bound` for a cost (lower is
@@ -40,6 +44,7 @@ impl Target {
         let against = match self.against {
             Against::Os => "os",
             Against::Cpython => "CPython",
+            Against::PairedOs => "os, paired",
         };
         format!("{relation} {}× {against}", self.bound)
     }
@@ -150,6 +155,23 @@ pub fn all() -> Vec<Figure> {
             full,
             quick,
             target: target_,
+        });
+    }
+    for (method, bound) in [("fork", 1.5), ("forkserver", 3.0)] {
+        figures.push(Figure {
+            id: "start-join-paired",
+            method: Some(method),
+            title: "start + join of a trivial child ÷ fork + _exit + waitpid, back to back in one \
+                    process (median of the paired ratios)",
+            unit: "x",
+            scale: 1.0,
+            higher_is_better: false,
+            raw: "fork + _exit + waitpid in the reference's own process, alternating with it",
+            peers: &[],
+            cpus: None,
+            full: size(1, 24, 2),
+            quick: size(1, 5, 1),
+            target: target(Against::PairedOs, bound),
         });
     }
     figures.push(Figure {

@@ -67,7 +67,7 @@ pub struct Verdict {
 }
 
 impl FigureResult {
-    fn stats(&self, subject: &str) -> Option<&Stats> {
+    pub fn stats(&self, subject: &str) -> Option<&Stats> {
         self.rows
             .iter()
             .find(|r| r.subject == subject)
@@ -96,7 +96,18 @@ impl FigureResult {
         if self.skipped.is_some() {
             return Vec::new();
         }
+        if target.against == Against::PairedOs {
+            let ratio = self.stats("reference").map(|s| s.median);
+            return vec![Verdict {
+                figure: self.figure.label(),
+                against: "os (paired)".to_owned(),
+                target: target.describe(self.figure.higher_is_better),
+                ratio,
+                met: ratio.is_some_and(|r| target.met(r, self.figure.higher_is_better)),
+            }];
+        }
         let against: Vec<&str> = match target.against {
+            Against::PairedOs => Vec::new(),
             Against::Os => vec!["os"],
             // CPython's targets are about CPython: PyPy's ratios are in the table only.
             Against::Cpython => self
@@ -327,6 +338,29 @@ mod tests {
         assert_eq!(verdicts.len(), 1);
         assert_eq!(verdicts[0].against, "os");
         assert!(!verdicts[0].met, "1.67 > 1.5");
+    }
+
+    #[test]
+    fn a_paired_figure_is_judged_on_the_references_own_median() {
+        let figure = figures::all()
+            .into_iter()
+            .find(|f| f.id == "start-join-paired" && f.method == Some("fork"))
+            .unwrap();
+        let result = FigureResult {
+            figure,
+            rows: vec![Row {
+                subject: "reference".to_owned(),
+                kind: Kind::Reference,
+                outcome: Ok(Stats::of(vec![1.1, 1.3, 1.2]).unwrap()),
+            }],
+            skipped: None,
+        };
+        let verdicts = result.verdicts();
+        assert_eq!(verdicts.len(), 1);
+        assert_eq!(verdicts[0].against, "os (paired)");
+        assert_eq!(verdicts[0].ratio, Some(1.2));
+        assert!(verdicts[0].met, "1.2 <= 1.5");
+        assert_eq!(verdicts[0].target, "≤ 1.5× os, paired");
     }
 
     #[test]

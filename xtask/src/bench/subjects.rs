@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::figures::{Figure, Peer, Size};
+use super::figures::{Against, Figure, Peer, Size};
 use crate::matrix::on_path;
 use crate::workspace;
 
@@ -178,6 +178,12 @@ pub fn python_subject(python: &Path) -> Result<Subject, String> {
 
 /// Whether `subject` measures `figure`.
 pub fn measures(subject: &Subject, figure: &Figure) -> bool {
+    if figure
+        .target
+        .is_some_and(|t| t.against == Against::PairedOs)
+    {
+        return subject.kind == Kind::Reference;
+    }
     match &subject.kind {
         Kind::Peer(peer) => figure.peers.contains(peer),
         _ => true,

@@ -8,13 +8,15 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use bench_subjects::{
-    collect, monotonic_ns, peak_rss, pin, seconds, Args, Method, Result, INCREMENTERS, MIB,
+    collect, fork_now, monotonic_ns, peak_rss, pin, seconds, wait_ok, Args, Method, Result,
+    INCREMENTERS, MIB,
 };
 use multiprocessing::connection::{pipe, Connection};
 use multiprocessing::queue::Queue;
 use multiprocessing::shared::{RawArray, RawValue, SharedMemory, Value};
 use multiprocessing::sync::Barrier;
 use multiprocessing::{get_context, Context, Process};
+use nix::unistd::ForkResult;
 
 fn main() -> ExitCode {
     bench_subjects::exit_at_once_if_asked();
@@ -27,6 +29,14 @@ fn measure(args: &Args) -> Result<Vec<f64>> {
         "start-join" => {
             let ctx = context(args.method()?)?;
             collect(args, || seconds(|| start_join(&ctx, 1)))
+        }
+        "start-join-paired" => {
+            let ctx = context(args.method()?)?;
+            let mut turn = 0usize;
+            collect(args, || {
+                turn += 1;
+                paired_ratio(&ctx, turn % 2 == 0)
+            })
         }
         "start-join-16" => {
             let ctx = context(args.method()?)?;
@@ -80,6 +90,32 @@ fn start_join(ctx: &Context, n: usize) -> Result<()> {
         join_ok(p)?;
     }
     Ok(())
+}
+
+/// One paired sample: the reference's start + join of a trivial child divided by a raw
+/// `fork` + `_exit` + `waitpid` of this same process, measured back to back (in alternating
+/// order), so that the load of the moment, this program's address space and its page layout are
+/// the same on both sides of the ratio.
+fn paired_ratio(ctx: &Context, raw_first: bool) -> Result<f64> {
+    let raw = || seconds(fork_and_wait);
+    let reference = || seconds(|| start_join(ctx, 1));
+    let (raw, reference) = if raw_first {
+        let raw = raw()?;
+        (raw, reference()?)
+    } else {
+        let reference = reference()?;
+        (raw()?, reference)
+    };
+    Ok(reference / raw)
+}
+
+/// `fork`; the child `_exit(0)`s at once; `waitpid` (the `os` subject's `start-join`).
+fn fork_and_wait() -> Result<()> {
+    match fork_now()? {
+        // SAFETY: `_exit` is async-signal-safe and ends the child at once.
+        ForkResult::Child => unsafe { libc::_exit(0) },
+        ForkResult::Parent { child } => wait_ok(child),
+    }
 }
 
 /// Runs this program again for one first forkserver start, and reads its time.
