@@ -2,18 +2,28 @@
 //! so children take over before the test harness's `main` (the guard works under `cargo test`).
 //!
 //! Children report facts through files in a temporary directory: IPC is tested elsewhere.
-
-// Every start method, so Unix; `tests/spawn.rs` is the part that runs on every platform.
-#![cfg(unix)]
+//!
+//! This binary runs on every platform. A case whose start method the platform lacks (on Windows
+//! all but `spawn`) checks nothing there; `cargo xtask cross-check --wine` runs the rest on
+//! Windows.
 
 mod common;
-use common::ctx;
+use common::{ctx, Serial};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use multiprocessing::{active_children, get_context, Error, Process, StartMethod};
+use multiprocessing::{active_children, get_context, Error, Process};
 use rstest::rstest;
+
+/// The context of `method` (and the right to use it alone in this binary), or `None` where this
+/// platform lacks the method: the case then checks nothing here.
+fn ctx_here(method: &str) -> Option<Serial> {
+    multiprocessing::get_all_start_methods()
+        .iter()
+        .any(|m| m.as_str() == method)
+        .then(|| ctx(method))
+}
 
 /// Where a child writes what it saw.
 fn report(dir: &Path) -> PathBuf {
@@ -42,29 +52,41 @@ fn errs() -> Result<(), String> {
     Err("an error result".into())
 }
 
-/// Blocks until its parent dies or it is signalled (reads a stdin that is `/dev/null`... so it
-/// waits on a pipe nobody writes to: the read end of a fresh pipe whose write end it also holds).
+/// Runs until it is terminated or killed (an hour is far beyond any test's hang guard).
 #[multiprocessing::target]
 fn blocks() {
-    let (read, _write) = nix::unistd::pipe().unwrap();
-    let mut buf = [0u8; 1];
-    let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&read), &mut buf);
+    std::thread::sleep(Duration::from_secs(3600));
 }
 
 #[multiprocessing::target]
 fn describe(path: PathBuf) {
     let me = multiprocessing::current_process();
     let parent = multiprocessing::parent_process().unwrap();
+    // Python's child reads end-of-file from its stdin (`os.devnull`); so does this one.
+    let stdin_at_eof = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]).ok() == Some(0);
     let text = format!(
-        "name={} pid={} parent={} parent_pid={} os_ppid={} daemon={}\n",
+        "name={} pid={} parent={} parent_pid={} os_ppid={} daemon={} stdin_at_eof={stdin_at_eof}\n",
         me.name,
         me.pid,
         parent.name,
         parent.pid,
-        std::os::unix::process::parent_id(),
+        os_parent_pid(),
         me.daemon
     );
     std::fs::write(path, text).unwrap();
+}
+
+/// Python's `os.getppid()`: the OS-level parent (under `forkserver`, the server).
+#[cfg(unix)]
+fn os_parent_pid() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+/// std has no parent pid on Windows; there the OS-level parent is always the process that
+/// called `start` (only `spawn` exists).
+#[cfg(not(unix))]
+fn os_parent_pid() -> u32 {
+    multiprocessing::parent_process().map_or(0, |parent| parent.pid as u32)
 }
 
 #[multiprocessing::target]
@@ -79,7 +101,8 @@ fn starts_a_child(path: PathBuf) {
 
 #[rstest]
 fn a_returning_target_exits_0(#[values("fork", "spawn", "forkserver")] method: &str) {
-    let p = ctx(method).process(returns, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(returns, ());
     p.start().unwrap();
     p.join().unwrap();
     assert_eq!(p.exitcode().unwrap(), Some(0));
@@ -87,7 +110,8 @@ fn a_returning_target_exits_0(#[values("fork", "spawn", "forkserver")] method: &
 
 #[rstest]
 fn a_panicking_target_exits_1(#[values("fork", "spawn", "forkserver")] method: &str) {
-    let p = ctx(method).process(panics, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(panics, ());
     p.start().unwrap();
     p.join().unwrap();
     assert_eq!(p.exitcode().unwrap(), Some(1));
@@ -95,7 +119,8 @@ fn a_panicking_target_exits_1(#[values("fork", "spawn", "forkserver")] method: &
 
 #[rstest]
 fn an_err_result_exits_1(#[values("fork", "spawn", "forkserver")] method: &str) {
-    let p = ctx(method).process(errs, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(errs, ());
     p.start().unwrap();
     p.join().unwrap();
     assert_eq!(p.exitcode().unwrap(), Some(1));
@@ -103,23 +128,27 @@ fn an_err_result_exits_1(#[values("fork", "spawn", "forkserver")] method: &str) 
 
 #[rstest]
 fn an_explicit_exit_is_the_exit_code(#[values("fork", "spawn", "forkserver")] method: &str) {
-    let p = ctx(method).process(exits_with, (7,));
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(exits_with, (7,));
     p.start().unwrap();
     p.join().unwrap();
     assert_eq!(p.exitcode().unwrap(), Some(7));
 }
 
 #[rstest]
-#[case::terminate(-15)]
-#[case::kill(-9)]
+#[case::terminate("terminate", -15)]
+// CPython: SIGKILL on Unix; on Windows `kill` is `terminate`, so -15 there.
+#[case::kill("kill", if cfg!(windows) { -15 } else { -9 })]
 fn a_signal_is_a_negative_exit_code(
     #[values("fork", "spawn", "forkserver")] method: &str,
+    #[case] how: &str,
     #[case] expected: i32,
 ) {
-    let p = ctx(method).process(blocks, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(blocks, ());
     p.start().unwrap();
     assert!(p.is_alive().unwrap());
-    if expected == -15 {
+    if how == "terminate" {
         p.terminate().unwrap();
     } else {
         p.kill().unwrap();
@@ -133,7 +162,8 @@ fn a_signal_is_a_negative_exit_code(
 fn join_with_a_timeout_leaves_a_running_child_running(
     #[values("fork", "spawn", "forkserver")] method: &str,
 ) {
-    let p = ctx(method).process(blocks, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(blocks, ());
     p.start().unwrap();
     assert!(!p.join_timeout(Duration::from_millis(50)).unwrap());
     assert_eq!(p.exitcode().unwrap(), None);
@@ -146,7 +176,8 @@ fn join_with_a_timeout_leaves_a_running_child_running(
 #[rstest]
 fn the_child_knows_its_name_and_its_parent(#[values("fork", "spawn", "forkserver")] method: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let p = ctx(method)
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx
         .process(describe, (report(dir.path()),))
         .with_name("Worker-7");
     p.start().unwrap();
@@ -174,7 +205,7 @@ fn the_child_knows_its_name_and_its_parent(#[values("fork", "spawn", "forkserver
     };
     assert_eq!(
         facts,
-        format!("name=Worker-7 pid={child} parent=MainProcess parent_pid={me} os_ppid={os_ppid} daemon=false\n")
+        format!("name=Worker-7 pid={child} parent=MainProcess parent_pid={me} os_ppid={os_ppid} daemon=false stdin_at_eof=true\n")
     );
 }
 
@@ -182,7 +213,8 @@ fn the_child_knows_its_name_and_its_parent(#[values("fork", "spawn", "forkserver
 fn a_context_names_processes_after_its_class(
     #[values("fork", "spawn", "forkserver")] method: &str,
 ) {
-    let name = ctx(method).process(returns, ()).name();
+    let Some(ctx) = ctx_here(method) else { return };
+    let name = ctx.process(returns, ()).name();
     let class = match method {
         "fork" => "ForkProcess-",
         "spawn" => "SpawnProcess-",
@@ -194,7 +226,8 @@ fn a_context_names_processes_after_its_class(
 
 #[rstest]
 fn starting_twice_is_an_error(#[values("fork", "spawn", "forkserver")] method: &str) {
-    let p = ctx(method).process(returns, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(returns, ());
     p.start().unwrap();
     assert!(matches!(p.start(), Err(Error::AlreadyStarted)));
     p.join().unwrap();
@@ -205,7 +238,8 @@ fn starting_twice_is_an_error(#[values("fork", "spawn", "forkserver")] method: &
 fn joining_or_signalling_before_start_is_an_error(
     #[values("fork", "spawn", "forkserver")] method: &str,
 ) {
-    let p = ctx(method).process(returns, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(returns, ());
     assert!(matches!(
         p.join(),
         Err(Error::NotStarted { operation: "join" })
@@ -223,7 +257,8 @@ fn joining_or_signalling_before_start_is_an_error(
 
 #[rstest]
 fn a_closed_process_refuses_everything(#[values("fork", "spawn", "forkserver")] method: &str) {
-    let p = ctx(method).process(blocks, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(blocks, ());
     p.start().unwrap();
     assert!(matches!(p.close(), Err(Error::StillRunning)));
     p.kill().unwrap();
@@ -241,7 +276,8 @@ fn a_closed_process_refuses_everything(#[values("fork", "spawn", "forkserver")] 
 #[rstest]
 fn a_daemonic_process_may_not_have_children(#[values("fork", "spawn", "forkserver")] method: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let p = ctx(method)
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx
         .process(starts_a_child, (report(dir.path()),))
         .with_daemon(true);
     p.start().unwrap();
@@ -263,7 +299,8 @@ fn a_daemonic_process_may_not_have_children(#[values("fork", "spawn", "forkserve
 #[case::forkserver("forkserver")]
 fn a_closure_cannot_cross_a_spawn_boundary(#[case] method: &str) {
     let captured = String::from("captured");
-    let p = ctx(method).process(move || drop(captured), ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(move || drop(captured), ());
     let err = p.start().unwrap_err();
     assert!(matches!(err, Error::Serialization { .. }), "{err}");
     assert!(
@@ -279,7 +316,8 @@ fn a_closure_cannot_cross_a_spawn_boundary(#[case] method: &str) {
 fn a_closure_is_a_fine_fork_target() {
     let dir = tempfile::tempdir().unwrap();
     let path = report(dir.path());
-    let p = ctx("fork").process(move || std::fs::write(path, "ran").unwrap(), ());
+    let Some(ctx) = ctx_here("fork") else { return };
+    let p = ctx.process(move || std::fs::write(path, "ran").unwrap(), ());
     p.start().unwrap();
     p.join().unwrap();
     assert_eq!(
@@ -294,7 +332,8 @@ fn unregistered() {}
 #[case::spawn("spawn")]
 #[case::forkserver("forkserver")]
 fn an_unregistered_function_cannot_cross_a_spawn_boundary(#[case] method: &str) {
-    let err = ctx(method).process(unregistered, ()).start().unwrap_err();
+    let Some(ctx) = ctx_here(method) else { return };
+    let err = ctx.process(unregistered, ()).start().unwrap_err();
     assert!(
         err.to_string()
             .contains("annotate the function with #[multiprocessing::target]"),
@@ -326,7 +365,8 @@ fn takes_unserializable(_value: Unserializable) {}
 fn an_unserializable_argument_fails_at_start_except_under_fork(
     #[values("fork", "spawn", "forkserver")] method: &str,
 ) {
-    let p = ctx(method).process(takes_unserializable, (Unserializable,));
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(takes_unserializable, (Unserializable,));
     match method {
         "fork" => {
             p.start().unwrap();
@@ -349,7 +389,7 @@ fn an_unserializable_argument_fails_at_start_except_under_fork(
 fn sentinels_let_a_parent_wait_for_the_first_of_several(
     #[values("fork", "spawn", "forkserver")] method: &str,
 ) {
-    let ctx = ctx(method);
+    let Some(ctx) = ctx_here(method) else { return };
     let quick = ctx.process(returns, ());
     let slow = ctx.process(blocks, ());
     slow.start().unwrap();
@@ -367,7 +407,7 @@ fn sentinels_let_a_parent_wait_for_the_first_of_several(
             Some(Duration::from_millis(20))
         )
         .unwrap(),
-        Vec::<i32>::new()
+        Vec::<multiprocessing::Sentinel>::new()
     );
     slow.kill().unwrap();
     slow.join().unwrap();
@@ -378,7 +418,8 @@ fn sentinels_let_a_parent_wait_for_the_first_of_several(
 fn active_children_lists_running_children_only(
     #[values("fork", "spawn", "forkserver")] method: &str,
 ) {
-    let p = ctx(method).process(blocks, ());
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(blocks, ());
     let named = |name: &str| active_children().iter().any(|c| c.name() == name);
     assert!(!named(&p.name()));
     p.start().unwrap();
@@ -392,7 +433,8 @@ fn active_children_lists_running_children_only(
 fn a_childs_child_is_named_after_its_parent(#[values("fork", "spawn", "forkserver")] method: &str) {
     // A child started by a child: `Process-1:1`-style identity.
     let dir = tempfile::tempdir().unwrap();
-    let p = ctx(method).process(starts_grandchild, (report(dir.path()), method.to_owned()));
+    let Some(ctx) = ctx_here(method) else { return };
+    let p = ctx.process(starts_grandchild, (report(dir.path()), method.to_owned()));
     p.start().unwrap();
     p.join().unwrap();
     assert_eq!(p.exitcode().unwrap(), Some(0));
@@ -415,10 +457,11 @@ fn starts_grandchild(path: PathBuf, method: String) {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn the_default_context_is_forkserver_on_linux() {
     let _serial = common::serial();
     assert_eq!(
         Process::new(returns, ()).start_method(),
-        StartMethod::Forkserver
+        multiprocessing::StartMethod::Forkserver
     );
 }
