@@ -30,6 +30,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("event-set-wait", event_set_wait),
     ("ipc-objects-as-arguments", ipc_objects_as_arguments),
     ("joinable-queue-task-done", joinable_queue_task_done),
+    ("join-means-ended", join_means_ended),
     ("lock-mutual-exclusion", lock_mutual_exclusion),
     ("pipe-eof-after-close", pipe_eof_after_close),
     ("pipe-fifo-both-directions", pipe_fifo_both_directions),
@@ -195,6 +196,41 @@ fn pipe_eof_after_close(method: &str) {
     control_here.send("go").unwrap();
     p.join().unwrap();
     say!("exitcode: {}", exitcode(&p));
+}
+
+#[multiprocessing::target]
+fn last_words(mut writer: Connection) {
+    writer.send("last words").unwrap();
+}
+
+fn join_means_ended(method: &str) {
+    main_guard();
+    const CHILDREN: usize = 30;
+    let ctx = ctx(method);
+    let mut exit_codes = std::collections::BTreeSet::new();
+    let (mut messages, mut eof_at_once, mut eof_errors) = (0, 0, 0);
+    for _ in 0..CHILDREN {
+        let (mut reader, writer) = pipe(false).unwrap();
+        // The parent's copy of `writer` goes with the target's arguments: closed once started.
+        let p = ctx.process(last_words, (writer,));
+        p.start().unwrap();
+        p.join().unwrap();
+        exit_codes.insert(p.exitcode().unwrap().unwrap_or(-1000));
+        messages += usize::from(reader.recv::<String>().unwrap() == "last words");
+        eof_at_once += usize::from(reader.poll(Some(Duration::ZERO)).unwrap());
+        eof_errors += usize::from(matches!(
+            reader.recv::<String>(),
+            Err(multiprocessing::Error::Eof)
+        ));
+    }
+    let codes: Vec<String> = exit_codes.iter().map(i32::to_string).collect();
+    say!(
+        "children joined: {CHILDREN}, exit codes: [{}]",
+        codes.join(", ")
+    );
+    say!("last words received: {messages} of {CHILDREN}");
+    say!("end-of-file ready at once after join: {eof_at_once} of {CHILDREN}");
+    say!("recv after the last words: Eof {eof_errors} of {CHILDREN}");
 }
 
 #[multiprocessing::target]
