@@ -115,29 +115,24 @@ pub(crate) fn spawn_program(bootstrap: &str, fds: &[RawFd]) -> Result<Pid> {
             envp_ptrs.as_ptr(),
         )
     };
-    if rc != 0 {
-        return Err(Error::os(
-            "posix_spawn",
-            std::io::Error::from_raw_os_error(rc),
-        ));
-    }
+    checked("posix_spawn", rc)?;
     Ok(Pid::from_raw(pid))
+}
+
+/// The `posix_spawn` family returns an error number instead of setting `errno`.
+fn checked(operation: &'static str, rc: libc::c_int) -> Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::os(operation, std::io::Error::from_raw_os_error(rc)))
+    }
 }
 
 struct FileActions(libc::posix_spawn_file_actions_t);
 
 impl FileActions {
     fn new(fds: &[OwnedFd], first_free: RawFd) -> Result<FileActions> {
-        let check = |rc: libc::c_int| {
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(Error::os(
-                    "posix_spawn_file_actions",
-                    std::io::Error::from_raw_os_error(rc),
-                ))
-            }
-        };
+        let check = |rc| checked("posix_spawn_file_actions", rc);
         // SAFETY: zeroed storage is what posix_spawn_file_actions_init expects to initialize.
         let mut actions = FileActions(unsafe { std::mem::zeroed() });
         // SAFETY: initializing the storage we own; destroyed in Drop.
@@ -242,16 +237,7 @@ struct Attributes(libc::posix_spawnattr_t);
 
 impl Attributes {
     fn new() -> Result<Attributes> {
-        let check = |rc: libc::c_int| {
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(Error::os(
-                    "posix_spawnattr",
-                    std::io::Error::from_raw_os_error(rc),
-                ))
-            }
-        };
+        let check = |rc| checked("posix_spawnattr", rc);
         // SAFETY: zeroed storage is what posix_spawnattr_init expects to initialize.
         let mut attributes = Attributes(unsafe { std::mem::zeroed() });
         // SAFETY: initializing storage we own; destroyed in Drop.
