@@ -9,7 +9,8 @@
 //! command = ["{python}", "{scenarios}/python/{id_underscore}.py", "{method}"]
 //! python = "/usr/bin/pypy3"            # what {python} stands for (default "python3")
 //! methods = ["fork", "spawn", "forkserver"]   # default: all three
-//! profile = "3.10"                     # the Python version whose behaviour it claims
+//! profile = "3.10.14"                  # the Python version whose behaviour it claims (patch level)
+//! version = "7.3.16"                   # optional: the implementation's own exact version
 //!
 //! [[deviation]]
 //! scenario = "queue-feeder-flush"
@@ -40,6 +41,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::method::StartMethod;
 use crate::profile::Version;
+
+/// The Python release whose behaviour the reference models: the newest 3.14 measured.
+pub const REFERENCE_PROFILE: &str = "3.14.10";
 
 /// The placeholders a command word may use.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -83,8 +87,16 @@ pub struct Adapter {
     pub command: Vec<String>,
     /// The start methods it has.
     pub methods: Vec<StartMethod>,
-    /// The Python version whose behaviour it claims.
+    /// The Python version whose behaviour it claims, to the patch level where it is known
+    /// (`3.14.10`; a manifest's `3.14` means `3.14.0`). Behaviour changes inside a minor version
+    /// (the forkserver in 3.13.8 and 3.14.1), so a profile without a patch level is vague.
     pub profile: Version,
+    /// The implementation's own exact version, as it reports it (`3.14.10`, `3.9.16 (PyPy
+    /// 7.3.11)`, the reference crate's version), or `None` when the manifest does not say.
+    pub version: Option<String>,
+    /// The executable that runs the scenarios, when known (the probed interpreter's
+    /// `sys.executable`, the reference's scenario binary).
+    pub executable: Option<PathBuf>,
     /// What `{python}` stands for.
     pub python: PathBuf,
     /// The manifest's directory (what `{manifest_dir}` stands for); the current directory for
@@ -155,6 +167,8 @@ struct RawManifest {
     #[serde(default)]
     methods: Option<Vec<String>>,
     profile: String,
+    #[serde(default)]
+    version: Option<String>,
     #[serde(default)]
     python: Option<PathBuf>,
     #[serde(default)]
@@ -241,6 +255,8 @@ impl Adapter {
             command: raw.command,
             methods,
             profile,
+            version: raw.version,
+            executable: None,
             python: raw.python.unwrap_or_else(|| PathBuf::from("python3")),
             manifest_dir: PathBuf::from("."),
             deviations: raw.deviation,
@@ -248,15 +264,17 @@ impl Adapter {
     }
 
     /// The Rust reference: the `scenarios` binary at `bin`, run as `<bin> <id> <method>`, with
-    /// profile 3.14 and all three methods.
+    /// all three methods and the profile it models, [`REFERENCE_PROFILE`].
     ///
     /// ```
     /// let a = conformance::Adapter::reference("/target/debug/scenarios");
     /// assert_eq!(a.name, "reference");
-    /// assert_eq!(a.profile.to_string(), "3.14");
+    /// assert_eq!(a.profile.to_string(), "3.14.10");
     /// ```
     pub fn reference(bin: impl AsRef<Path>) -> Adapter {
         Adapter {
+            version: None,
+            executable: Some(bin.as_ref().to_path_buf()),
             name: "reference".into(),
             command: vec![
                 escape_braces(&bin.as_ref().to_string_lossy()),
@@ -264,42 +282,48 @@ impl Adapter {
                 "{method}".into(),
             ],
             methods: StartMethod::ALL.to_vec(),
-            profile: Version::new(3, 14),
+            profile: REFERENCE_PROFILE
+                .parse()
+                .expect("REFERENCE_PROFILE is a dotted version"),
             python: PathBuf::from("python3"),
             manifest_dir: PathBuf::from("."),
             deviations: Vec::new(),
         }
     }
 
-    /// CPython at `python`: probes its version for the profile and the name `cpython-3.X`, and
-    /// runs `<python> {scenarios}/python/{id_underscore}.py <method>`.
+    /// CPython at `python`: probes its full version for the profile and the name
+    /// `cpython-3.X.Y` (so two patch releases of one minor version can share a matrix), and runs
+    /// `<python> {scenarios}/python/{id_underscore}.py <method>`.
     pub fn cpython(python: impl AsRef<Path>) -> Result<Adapter, AdapterError> {
         Adapter::python_adapter(python.as_ref(), "cpython")
     }
 
-    /// PyPy at `pypy`: as [`Adapter::cpython`], named `pypy-3.X`.
+    /// PyPy at `pypy`: as [`Adapter::cpython`], named `pypy-3.X.Y` after the Python version it
+    /// implements; [`Adapter::version`] also names PyPy's own release.
     pub fn pypy(pypy: impl AsRef<Path>) -> Result<Adapter, AdapterError> {
         Adapter::python_adapter(pypy.as_ref(), "pypy")
     }
 
     fn python_adapter(python: &Path, wanted: &str) -> Result<Adapter, AdapterError> {
-        let (implementation, version) = probe(python)?;
-        if implementation != wanted {
+        let probed = probe(python)?;
+        if probed.implementation != wanted {
             return Err(AdapterError::WrongImplementation {
                 python: python.to_path_buf(),
-                found: implementation,
+                found: probed.implementation,
                 wanted: wanted.into(),
             });
         }
         Ok(Adapter {
-            name: format!("{wanted}-{version}"),
+            name: format!("{wanted}-{}", probed.language),
+            version: Some(probed.exact),
+            executable: Some(probed.executable),
             command: vec![
                 "{python}".into(),
                 "{scenarios}/python/{id_underscore}.py".into(),
                 "{method}".into(),
             ],
             methods: StartMethod::ALL.to_vec(),
-            profile: version,
+            profile: probed.language,
             python: python.to_path_buf(),
             manifest_dir: PathBuf::from("."),
             deviations: Vec::new(),
@@ -396,17 +420,36 @@ fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
     Ok(out)
 }
 
-/// Ask an interpreter for `sys.implementation.name` and its `major.minor` version.
-fn probe(python: &Path) -> Result<(String, Version), AdapterError> {
+/// What [`probe`] learns of an interpreter.
+struct Probed {
+    /// `sys.implementation.name`: `cpython`, `pypy`, ...
+    implementation: String,
+    /// The Python language version, `major.minor.micro`.
+    language: Version,
+    /// The exact version: the language version, plus the implementation's own release where it
+    /// has one (`3.9.16 (PyPy 7.3.11)`), plus a pre-release tag (`3.15.0a2`).
+    exact: String,
+    /// `sys.executable`.
+    executable: PathBuf,
+}
+
+/// The question [`probe`] asks, as one line of Python that runs on 2.7 to today.
+const PROBE: &str = "import sys; v = sys.version_info; \
+    own = getattr(sys, 'pypy_version_info', None); \
+    tag = '' if v[3] == 'final' else v[3][0] + str(v[4]); \
+    print(sys.implementation.name); print('%d.%d.%d' % v[:3]); \
+    print('%d.%d.%d%s' % (v[:3] + (tag,)) + ('' if own is None else \
+          ' (%s %d.%d.%d)' % ((sys.implementation.name.capitalize(),) + tuple(own[:3])))); \
+    print(sys.executable)";
+
+/// Ask an interpreter for its implementation, full version and executable.
+fn probe(python: &Path) -> Result<Probed, AdapterError> {
     let fail = |message: String| AdapterError::Probe {
         python: python.to_path_buf(),
         message,
     };
     let out = Command::new(python)
-        .args([
-            "-c",
-            "import sys; print(sys.implementation.name, '%d.%d' % sys.version_info[:2])",
-        ])
+        .args(["-c", PROBE])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| fail(e.to_string()))?;
@@ -418,9 +461,18 @@ fn probe(python: &Path) -> Result<(String, Version), AdapterError> {
         )));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut words = text.split_whitespace();
-    match (words.next(), words.next().map(str::parse::<Version>)) {
-        (Some(name), Some(Ok(v))) => Ok((name.to_string(), v)),
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    match lines[..] {
+        [name, language, exact, executable] if !name.is_empty() => Ok(Probed {
+            implementation: name.to_string(),
+            language: language.parse().map_err(|e| fail(format!("{e}")))?,
+            exact: exact.to_string(),
+            executable: if executable.is_empty() {
+                python.to_path_buf()
+            } else {
+                PathBuf::from(executable)
+            },
+        }),
         _ => Err(fail(format!(
             "unexpected answer `{}` to the version query",
             text.trim()

@@ -96,7 +96,8 @@ pub enum ProfileError {
     /// A range constraint without a known comparison operator.
     #[error(
         "invalid version constraint `{0}`: write an operator (`>=`, `>`, `<=`, `<`, `==`, `!=`) \
-         followed by a version, e.g. `>=3.12`; join constraints with commas"
+         followed by a version, e.g. `>=3.12`; join constraints with commas, alternatives with \
+         `||`"
     )]
     BadConstraint(String),
 }
@@ -148,8 +149,10 @@ impl Op {
     }
 }
 
-/// A set of Python versions, written as comma-separated constraints that must all hold:
-/// `">=3.12"`, `"<3.14"`, `">=3.8,<3.14"`. The empty string (or `"*"`) means all versions.
+/// A set of Python versions, written as comma-separated constraints that must all hold
+/// (`">=3.12"`, `"<3.14"`, `">=3.8,<3.14"`), and alternatives of those joined by `||`
+/// (`"<3.13.8 || ==3.14.0"`: before 3.13.8, or 3.14.0). The empty string (or `"*"`) means all
+/// versions.
 ///
 /// `==` and `!=` compare on the components the constraint names, so `==3.12` matches `3.12.4`;
 /// the ordering operators pad missing components with zeros, so `<3.14` excludes `3.14.1`.
@@ -160,10 +163,17 @@ impl Op {
 /// assert!(r.matches(&"3.11".parse().unwrap()));
 /// assert!(!r.matches(&"3.14".parse().unwrap()));
 /// assert!(VersionRange::all().matches(&"2.7".parse().unwrap()));
+///
+/// let old_forkserver: VersionRange = "<3.13.8 || ==3.14.0".parse().unwrap();
+/// assert!(old_forkserver.matches(&"3.13.0".parse().unwrap()));
+/// assert!(!old_forkserver.matches(&"3.13.18".parse().unwrap()));
+/// assert!(old_forkserver.matches(&"3.14.0".parse().unwrap()));
+/// assert!(!old_forkserver.matches(&"3.14.10".parse().unwrap()));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VersionRange {
-    constraints: Vec<(Op, Version)>,
+    /// Alternatives, each a list of constraints that must all hold; empty means all versions.
+    alternatives: Vec<Vec<(Op, Version)>>,
 }
 
 impl VersionRange {
@@ -174,32 +184,40 @@ impl VersionRange {
 
     /// Whether this is the range of all versions.
     pub fn is_all(&self) -> bool {
-        self.constraints.is_empty()
+        self.alternatives.is_empty()
     }
 
     /// Whether `version` is in the range.
     pub fn matches(&self, version: &Version) -> bool {
-        self.constraints.iter().all(|(op, bound)| match op {
-            Op::Ge => version >= bound,
-            Op::Gt => version > bound,
-            Op::Le => version <= bound,
-            Op::Lt => version < bound,
-            Op::Eq => version.starts_with(bound),
-            Op::Ne => !version.starts_with(bound),
-        })
+        self.is_all()
+            || self.alternatives.iter().any(|constraints| {
+                constraints.iter().all(|(op, bound)| match op {
+                    Op::Ge => version >= bound,
+                    Op::Gt => version > bound,
+                    Op::Le => version <= bound,
+                    Op::Lt => version < bound,
+                    Op::Eq => version.starts_with(bound),
+                    Op::Ne => !version.starts_with(bound),
+                })
+            })
     }
 }
 
 impl fmt::Display for VersionRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.constraints.is_empty() {
+        if self.alternatives.is_empty() {
             return f.write_str("*");
         }
-        for (i, (op, v)) in self.constraints.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
+        for (a, constraints) in self.alternatives.iter().enumerate() {
+            if a > 0 {
+                f.write_str(" || ")?;
             }
-            write!(f, "{}{v}", op.as_str())?;
+            for (i, (op, v)) in constraints.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{}{v}", op.as_str())?;
+            }
         }
         Ok(())
     }
@@ -219,27 +237,36 @@ impl FromStr for VersionRange {
         if s.is_empty() || s == "*" {
             return Ok(VersionRange::all());
         }
-        let mut constraints = Vec::new();
-        for raw in s.split(',') {
-            let c = raw.trim();
-            // Longest operators first, so `>=` is not read as `>` then `=3.12`.
-            let (op, rest) = [
-                (">=", Op::Ge),
-                ("<=", Op::Le),
-                ("==", Op::Eq),
-                ("!=", Op::Ne),
-                (">", Op::Gt),
-                ("<", Op::Lt),
-            ]
-            .iter()
-            .find_map(|(sym, op)| c.strip_prefix(sym).map(|rest| (*op, rest)))
-            .ok_or_else(|| ProfileError::BadConstraint(c.to_string()))?;
-            let version = rest
-                .trim()
-                .parse::<Version>()
-                .map_err(|_| ProfileError::BadConstraint(c.to_string()))?;
-            constraints.push((op, version));
-        }
-        Ok(VersionRange { constraints })
+        let alternatives = s
+            .split("||")
+            .map(parse_constraints)
+            .collect::<Result<_, _>>()?;
+        Ok(VersionRange { alternatives })
     }
+}
+
+/// One alternative of a range: comma-separated constraints.
+fn parse_constraints(s: &str) -> Result<Vec<(Op, Version)>, ProfileError> {
+    let mut constraints = Vec::new();
+    for raw in s.split(',') {
+        let c = raw.trim();
+        // Longest operators first, so `>=` is not read as `>` then `=3.12`.
+        let (op, rest) = [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+        ]
+        .iter()
+        .find_map(|(sym, op)| c.strip_prefix(sym).map(|rest| (*op, rest)))
+        .ok_or_else(|| ProfileError::BadConstraint(c.to_string()))?;
+        let version = rest
+            .trim()
+            .parse::<Version>()
+            .map_err(|_| ProfileError::BadConstraint(c.to_string()))?;
+        constraints.push((op, version));
+    }
+    Ok(constraints)
 }

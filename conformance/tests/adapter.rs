@@ -149,7 +149,7 @@ fn a_missing_manifest_names_it() {
 fn the_reference_adapter() {
     let a = Adapter::reference("/t/debug/scenarios{x}");
     assert_eq!(a.name, "reference");
-    assert_eq!(a.profile.to_string(), "3.14");
+    assert_eq!(a.profile.to_string(), "3.14.10");
     assert_eq!(a.methods, StartMethod::ALL);
     // The binary path is taken literally, braces included.
     assert_eq!(

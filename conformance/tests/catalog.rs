@@ -144,7 +144,7 @@ fn unknown_method() {
 )]
 #[case::bad_profile(
     "[[scenario]]\nid = \"a\"\nclauses = [\"A-1\"]\nstatement = \"s\"\nprofiles = \"3.12+\"\n",
-    "scenarios/catalog.toml: scenario \"a\" (#1): key `profiles`: invalid version constraint `3.12+`: write an operator (`>=`, `>`, `<=`, `<`, `==`, `!=`) followed by a version, e.g. `>=3.12`; join constraints with commas"
+    "scenarios/catalog.toml: scenario \"a\" (#1): key `profiles`: invalid version constraint `3.12+`: write an operator (`>=`, `>`, `<=`, `<`, `==`, `!=`) followed by a version, e.g. `>=3.12`; join constraints with commas, alternatives with `||`"
 )]
 #[case::top_level_key(
     "version = 1\n",
