@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::method::{Platform, StartMethod};
-use crate::profile::VersionRange;
+use crate::profile::{Version, VersionRange};
 
 /// The keys a `[[scenario]]` table may have.
 pub const SCENARIO_KEYS: &[&str] = &[
@@ -41,6 +41,7 @@ pub const SCENARIO_KEYS: &[&str] = &[
     "unordered",
     "per_method",
     "stderr_contains",
+    "variant",
 ];
 
 /// The hang guard of a scenario that names none, in seconds.
@@ -70,6 +71,32 @@ pub struct Scenario {
     pub per_method: bool,
     /// Substrings stderr must contain.
     pub stderr_contains: Vec<String>,
+    /// Other expected outcomes for some Python versions (and methods): where behaviour changed
+    /// between releases, the main expected file describes the newest CPython, and each variant
+    /// an older behaviour, in `<stem>+<name>.snap`. The first variant that matches a run's
+    /// method and its implementation's profile is the one expected.
+    pub variants: Vec<Variant>,
+}
+
+/// An expected outcome for some versions (`[[scenario.variant]]`):
+///
+/// ```toml
+/// [[scenario.variant]]
+/// name = "reruns-per-child"               # file: <id>@forkserver+reruns-per-child.snap
+/// methods = ["forkserver"]                # default: every method of the scenario
+/// profiles = "<3.13.8 || ==3.14.0"        # the versions that behave so
+/// note = "before gh-126631 each forkserver child re-ran the main module"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    /// Kebab-case; the expected file's suffix.
+    pub name: String,
+    /// The start methods it is for.
+    pub methods: Vec<StartMethod>,
+    /// The profiles (Python versions) that behave so.
+    pub profiles: VersionRange,
+    /// What differs, and the upstream change, in a sentence.
+    pub note: String,
 }
 
 impl Scenario {
@@ -88,10 +115,52 @@ impl Scenario {
     /// The file name of the expected outcome for `method`: `<id>.snap`, or `<id>@<method>.snap`
     /// when the scenario is `per_method`.
     pub fn expected_file_name(&self, method: StartMethod) -> String {
+        format!("{}.snap", self.expected_stem(method))
+    }
+
+    fn expected_stem(&self, method: StartMethod) -> String {
         if self.per_method {
-            format!("{}@{}.snap", self.id, method)
+            format!("{}@{}", self.id, method)
         } else {
-            format!("{}.snap", self.id)
+            self.id.clone()
+        }
+    }
+
+    /// The variant expected of an implementation with `profile` under `method`, if any.
+    pub fn variant_for(&self, method: StartMethod, profile: &Version) -> Option<&Variant> {
+        self.variants
+            .iter()
+            .find(|v| v.methods.contains(&method) && v.profiles.matches(profile))
+    }
+
+    /// The file name of the expected outcome for `method` and `variant` (see
+    /// [`Scenario::variants`]): `<id>[@<method>]+<variant>.snap`, or the main one for `None`.
+    ///
+    /// ```
+    /// # use conformance::{Catalog, StartMethod};
+    /// let c = Catalog::parse(r#"
+    ///     [[scenario]]
+    ///     id = "guard"
+    ///     clauses = ["GUARD-1"]
+    ///     statement = "s"
+    ///     per_method = true
+    ///     [[scenario.variant]]
+    ///     name = "old"
+    ///     methods = ["forkserver"]
+    ///     profiles = "<3.13.8 || ==3.14.0"
+    ///     note = "before gh-126631"
+    /// "#, "catalog.toml").unwrap();
+    /// let s = c.get("guard").unwrap();
+    /// let fs = StartMethod::Forkserver;
+    /// let v = s.variant_for(fs, &"3.13.0".parse().unwrap());
+    /// assert_eq!(s.expected_file_name_for(fs, v), "guard@forkserver+old.snap");
+    /// let v = s.variant_for(fs, &"3.14.10".parse().unwrap());
+    /// assert_eq!(s.expected_file_name_for(fs, v), "guard@forkserver.snap");
+    /// ```
+    pub fn expected_file_name_for(&self, method: StartMethod, variant: Option<&Variant>) -> String {
+        match variant {
+            Some(v) => format!("{}+{}.snap", self.expected_stem(method), v.name),
+            None => self.expected_file_name(method),
         }
     }
 }
@@ -202,6 +271,16 @@ struct RawScenario {
     unordered: Option<bool>,
     per_method: Option<bool>,
     stderr_contains: Option<Vec<String>>,
+    variant: Option<Vec<RawVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: String,
+    methods: Option<Vec<String>>,
+    profiles: String,
+    note: String,
 }
 
 impl Catalog {
@@ -373,6 +452,37 @@ fn parse_entry(path: &Path, index: usize, entry: toml::Table) -> Result<Scenario
             "an empty substring checks nothing: remove it".into(),
         ));
     }
+    let mut variants = Vec::new();
+    for v in raw.variant.unwrap_or_default() {
+        let at = |m: String| bad("variant", format!("\"{}\": {m}", v.name));
+        if !is_kebab_case(&v.name) || variants.iter().any(|o: &Variant| o.name == v.name) {
+            return Err(at("the name must be kebab-case and unique in the scenario".into()));
+        }
+        let vmethods = match &v.methods {
+            None => methods.clone(),
+            Some(list) => parse_list(list, "methods").map_err(at)?,
+        };
+        if let Some(m) = vmethods.iter().find(|m| !methods.contains(m)) {
+            return Err(at(format!("method {m} is not one of the scenario's")));
+        }
+        if !raw.per_method.unwrap_or(false) && vmethods.len() != methods.len() {
+            return Err(at(
+                "a scenario without per_method has one expected file for all its methods: \
+                 drop `methods` or set per_method = true"
+                    .into(),
+            ));
+        }
+        let vprofiles: VersionRange = v.profiles.parse().map_err(|e| at(format!("{e}")))?;
+        if v.note.trim().is_empty() {
+            return Err(at("`note` is empty: say what differs and since when".into()));
+        }
+        variants.push(Variant {
+            name: v.name,
+            methods: vmethods,
+            profiles: vprofiles,
+            note: v.note,
+        });
+    }
     Ok(Scenario {
         id: raw.id,
         clauses: raw.clauses,
@@ -384,6 +494,7 @@ fn parse_entry(path: &Path, index: usize, entry: toml::Table) -> Result<Scenario
         unordered: raw.unordered.unwrap_or(false),
         per_method: raw.per_method.unwrap_or(false),
         stderr_contains,
+        variants,
     })
 }
 
@@ -402,12 +513,14 @@ fn check_type(key: &str, single: toml::Table) -> Result<(), String> {
         unordered: Option<bool>,
         per_method: Option<bool>,
         stderr_contains: Option<Vec<String>>,
+        variant: Option<Vec<toml::Table>>,
     }
     let expected = match key {
         "id" | "statement" | "profiles" => "a string",
         "clauses" | "methods" | "platforms" | "stderr_contains" => "a list of strings",
         "timeout" => "an integer number of seconds",
         "unordered" | "per_method" => "a boolean (true or false)",
+        "variant" => "an array of tables ([[scenario.variant]])",
         _ => "a known key",
     };
     single

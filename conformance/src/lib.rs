@@ -30,7 +30,7 @@ pub mod suite;
 pub mod trace;
 
 pub use adapter::{Adapter, AdapterError, Deviation, REFERENCE_PROFILE};
-pub use catalog::{Catalog, CatalogError, Scenario};
+pub use catalog::{Catalog, CatalogError, Scenario, Variant};
 pub use method::{Platform, StartMethod};
 pub use profile::{ProfileError, Version, VersionRange};
 pub use run::{Outcome, RunOptions, RunResult, Runner};

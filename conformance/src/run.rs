@@ -90,6 +90,10 @@ pub struct RunResult {
     pub implementation: String,
     /// The start method.
     pub start_method: StartMethod,
+    /// The expected-outcome variant it was judged against (`[[scenario.variant]]`, chosen by
+    /// the implementation's profile), or `None` for the main expected outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// The judgement.
     pub outcome: Outcome,
     /// Wall time of the run, in seconds (0 when skipped).
@@ -171,9 +175,22 @@ impl Runner {
         self
     }
 
-    /// The expected-outcome file of `scenario` under `method`.
+    /// The main expected-outcome file of `scenario` under `method`.
     pub fn expected_path(&self, scenario: &Scenario, method: StartMethod) -> PathBuf {
         self.expected_dir.join(scenario.expected_file_name(method))
+    }
+
+    /// The expected-outcome file of `scenario` under `method` for an implementation claiming
+    /// `profile`: a variant's where one matches, else the main one.
+    pub fn expected_path_for(
+        &self,
+        scenario: &Scenario,
+        method: StartMethod,
+        profile: &crate::profile::Version,
+    ) -> PathBuf {
+        let variant = scenario.variant_for(method, profile);
+        self.expected_dir
+            .join(scenario.expected_file_name_for(method, variant))
     }
 
     /// Run `scenario` with `method` against `adapter` and judge it. Never panics: every problem
@@ -183,6 +200,9 @@ impl Runner {
             scenario: scenario.id.clone(),
             implementation: adapter.name.clone(),
             start_method: method,
+            variant: scenario
+                .variant_for(method, &adapter.profile)
+                .map(|v| v.name.clone()),
             outcome: Outcome::Skip,
             seconds: 0.0,
             expected: None,
@@ -490,7 +510,7 @@ fn judge(
     let mut outcome;
 
     // The comparison with the expected outcome.
-    let expected_path = runner.expected_path(scenario, method);
+    let expected_path = runner.expected_path_for(scenario, method, &adapter.profile);
     let expected = if expected_path.exists() {
         Expected::load(&expected_path).map_err(|e| e.to_string())
     } else {

@@ -373,6 +373,24 @@ impl Suite {
         adapter
     }
 
+    /// The expected-outcome files of `scenario`: the main one per method (one in all unless
+    /// `per_method`), and one per variant and method.
+    fn expected_files(&self, s: &crate::catalog::Scenario) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = s
+            .methods
+            .iter()
+            .flat_map(|m| {
+                let variants = s.variants.iter().filter(|v| v.methods.contains(m));
+                std::iter::once(s.expected_file_name(*m))
+                    .chain(variants.map(|v| s.expected_file_name_for(*m, Some(v))))
+                    .collect::<Vec<_>>()
+            })
+            .map(|name| self.runner.expected_dir.join(name))
+            .collect();
+        files.dedup();
+        files
+    }
+
     /// The expected-outcome files the catalog calls for that do not exist: one per scenario, or
     /// one per listed start method when `per_method`.
     pub fn missing_expected_files(&self) -> Vec<PathBuf> {
@@ -380,7 +398,7 @@ impl Suite {
             .catalog
             .scenarios
             .iter()
-            .flat_map(|s| s.methods.iter().map(|m| self.runner.expected_path(s, *m)))
+            .flat_map(|s| self.expected_files(s))
             .filter(|p| !p.exists())
             .collect();
         out.dedup();
@@ -394,7 +412,7 @@ impl Suite {
             .catalog
             .scenarios
             .iter()
-            .flat_map(|s| s.methods.iter().map(|m| self.runner.expected_path(s, *m)))
+            .flat_map(|s| self.expected_files(s))
             .collect();
         let Ok(dir) = std::fs::read_dir(&self.runner.expected_dir) else {
             return Vec::new();
@@ -512,6 +530,7 @@ impl Suite {
                     scenario: job.scenario.id.clone(),
                     implementation: job.adapter.name.clone(),
                     start_method: job.method,
+                    variant: None,
                     outcome: Outcome::Error,
                     seconds: 0.0,
                     expected: None,

@@ -3,14 +3,21 @@
 //!
 //! A `spawn` child is this program executed again with the environment variable [`ENV`] set;
 //! a `forkserver` child is forked by a server that is this program executed with [`ENV`] set to
-//! `forkserver ...`. The [hook](bootstrap_hook) reads (and removes) the variable before `main`:
+//! `forkserver ...`. The [hook](bootstrap_hook) reads (and removes) the variable before `main`
+//! and returns, so `main` re-runs from its start, as CPython re-runs the main module:
 //!
-//! * in the server, it runs the server loop, which returns only in each forked child;
-//! * in a child, it keeps the *handover* (where the preparation data is) and returns, so `main`
-//!   re-runs from its start, as CPython re-runs the main module in a `spawn` child. Until the
-//!   child reaches [`main_guard`], it is *bootstrapping*: starting a `spawn` or `forkserver`
-//!   process then is [`Error::Bootstrapping`], which is what stops a program without a guard from
-//!   spawning endlessly. A child that ends `main` without reaching the guard exits with status 1.
+//! * in a `spawn` child, it keeps the *handover* (where the preparation data is); at
+//!   [`main_guard`] the child takes over: it runs its target and exits;
+//! * in the forkserver, it keeps the control socket; at [`main_guard`] the server starts serving,
+//!   and each child it forks takes over from there. So `main` runs up to the guard once in the
+//!   server, not once per child, as CPython's forkserver has loaded the main module once since
+//!   3.13.8 and 3.14.1 (gh-126631).
+//!
+//! Until the process reaches [`main_guard`], it is *bootstrapping*: starting a `spawn` or
+//! `forkserver` process then is [`Error::Bootstrapping`], which is what stops a program without a
+//! guard from spawning endlessly. A child or server that ends `main` without reaching the guard
+//! exits with status 1; a parent whose forkserver did so gets [`Error::ForkServerFailed`] from
+//! `start`, and no child exists.
 //!
 //! Under a test harness (`cargo test`), `main` is the harness's, so re-running it would re-run the
 //! tests. There the guard is called inside a test, on a thread other than the main thread; the
@@ -84,8 +91,17 @@ impl Handover {
     }
 }
 
-/// The handover of a child that has not reached the guard yet.
-static PENDING: Mutex<Option<Handover>> = Mutex::new(None);
+/// What a process started by this crate does at the guard.
+enum Pending {
+    /// A `spawn` child: becomes the child described by the handover.
+    Child(Handover),
+    /// The forkserver: serves on this control socket; each forked child takes over.
+    #[cfg(unix)]
+    Server(OwnedFd),
+}
+
+/// What this process does at the guard, until it reaches it.
+static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
 /// Set while a child is bootstrapping: 0 = not bootstrapping, else 1 + the `StartMethod` index.
 static BOOTSTRAPPING: AtomicU8 = AtomicU8::new(0);
 /// A `Bootstrapping` error was returned to the program.
@@ -94,6 +110,10 @@ static BOOTSTRAP_ERROR_RETURNED: AtomicBool = AtomicBool::new(false);
 static UNDER_HARNESS: AtomicBool = AtomicBool::new(false);
 /// The main thread, recorded by the hook.
 static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// [`BOOTSTRAPPING`] in the forkserver before it reaches the guard (its children never
+/// bootstrap: they take over from the server's guard).
+const SERVER_CODE: u8 = 3;
 
 fn method_code(method: StartMethod) -> u8 {
     match method {
@@ -162,38 +182,54 @@ fn bootstrap_hook() {
         Some("early") => Entry::Early,
         _ => fail(&format!("malformed {ENV}={value:?}")),
     };
-    let handover = receive_handover(role, handed)
+    let pending = receive_pending(role, handed)
         .unwrap_or_else(|| fail(&format!("malformed {ENV}={value:?}")));
     if entry == Entry::Early {
+        // Under a test harness `main` is the harness's: take over now instead of at the guard.
         UNDER_HARNESS.store(true, Ordering::Relaxed);
-        take_over(handover);
+        at_the_guard(pending);
     }
-    BOOTSTRAPPING.store(method_code(handover.method), Ordering::Relaxed);
-    *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover);
+    let method = match &pending {
+        Pending::Child(handover) => handover.method,
+        #[cfg(unix)]
+        Pending::Server(_) => StartMethod::Forkserver,
+    };
+    BOOTSTRAPPING.store(method_code(method), Ordering::Relaxed);
+    *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending);
     // SAFETY: registering a plain `extern "C"` function.
     unsafe { libc::atexit(exit_without_guard) };
 }
 
-/// Where this child's preparation data and descriptors are, from the words of [`ENV`]; `None`
-/// if they are malformed.
+/// What a process started by this crate does at the guard: a child takes over (runs its target
+/// and exits); the forkserver serves, and each child it forks takes over. Never returns.
+fn at_the_guard(pending: Pending) -> ! {
+    match pending {
+        Pending::Child(handover) => take_over(handover),
+        #[cfg(unix)]
+        Pending::Server(control) => take_over(forkserver::serve(control)),
+    }
+}
+
+/// What this process is to do at the guard, from the words of [`ENV`]; `None` if they are
+/// malformed.
 #[cfg(unix)]
-fn receive_handover(role: Option<&str>, handed: Option<&str>) -> Option<Handover> {
+fn receive_pending(role: Option<&str>, handed: Option<&str>) -> Option<Pending> {
     // SAFETY: the parent placed this descriptor at 3 for us (see `spawn::spawn_program`); nothing
     // else in this fresh process owns it.
     let fd3 = unsafe { sys::adopt(3) };
     match role {
         Some("spawn") => {
             let handed = handed?.parse::<i32>().ok()?;
-            Some(Handover {
+            Some(Pending::Child(Handover {
                 method: StartMethod::Spawn,
                 data: HandoverData::Socket(fd3),
                 // SAFETY: the parent placed exactly `handed` descriptors at 4.. for us.
                 fds: (4..4 + handed)
                     .map(|fd| unsafe { sys::adopt(fd) })
                     .collect(),
-            })
+            }))
         }
-        Some("forkserver") => Some(forkserver::serve(fd3)),
+        Some("forkserver") => Some(Pending::Server(fd3)),
         _ => None,
     }
 }
@@ -201,11 +237,11 @@ fn receive_handover(role: Option<&str>, handed: Option<&str>) -> Option<Handover
 /// Where this child's preparation data is, from the words of [`ENV`]: on stdin (see
 /// `spawn/windows.rs`); `None` if they are malformed.
 #[cfg(windows)]
-fn receive_handover(role: Option<&str>, handed: Option<&str>) -> Option<Handover> {
-    (role == Some("spawn") && handed == Some("0")).then_some(Handover {
+fn receive_pending(role: Option<&str>, handed: Option<&str>) -> Option<Pending> {
+    (role == Some("spawn") && handed == Some("0")).then_some(Pending::Child(Handover {
         method: StartMethod::Spawn,
         data: HandoverData::Stdin,
-    })
+    }))
 }
 
 fn fail(message: &str) -> ! {
@@ -220,9 +256,15 @@ extern "C" fn exit_without_guard() {
         return;
     }
     if !BOOTSTRAP_ERROR_RETURNED.load(Ordering::Relaxed) {
-        let message = b"multiprocessing: this child re-ran main() to its end without reaching \
+        let message: &[u8] = if BOOTSTRAPPING.load(Ordering::Relaxed) == SERVER_CODE {
+            b"multiprocessing: the forkserver ran main() to its end without reaching \
+            multiprocessing::main_guard(), so it could not serve. Call main_guard() first \
+            thing in main().\n"
+        } else {
+            b"multiprocessing: this child re-ran main() to its end without reaching \
             multiprocessing::main_guard(), so its target never ran. Call main_guard() first \
-            thing in main().\n";
+            thing in main().\n"
+        };
         // SAFETY: a write of a static buffer to stderr; `_exit` ends the process. No TLS, no lock:
         // this runs after main's thread-locals may have been destroyed.
         unsafe { libc::write(2, message.as_ptr().cast(), message.len() as _) };
@@ -233,10 +275,12 @@ extern "C" fn exit_without_guard() {
 
 /// The main guard: Python's `if __name__ == '__main__':`, as a call.
 ///
-/// Call it first thing in `main`. In the main process it returns at once. In a `spawn` or
-/// `forkserver` child, which re-runs `main` from its start, it takes over: it runs the target the
-/// parent asked for and exits with its exit code; it never returns there. Code before the guard
-/// runs in every such child, as a Python module's top level does.
+/// Call it first thing in `main`. In the main process it returns at once. In a `spawn` child,
+/// which re-runs `main` from its start, it takes over: it runs the target the parent asked for
+/// and exits with its exit code; it never returns there. In the forkserver, which runs `main` up
+/// to here once, it serves: each `forkserver` child is forked from this point and takes over.
+/// So code before the guard runs again in every `spawn` child and once in the forkserver, as a
+/// Python module's top level does (CPython 3.13.8+ and 3.14.1+).
 ///
 /// ```no_run
 /// #[multiprocessing::target]
@@ -256,8 +300,8 @@ extern "C" fn exit_without_guard() {
 /// then take over before the test harness's `main` instead.
 pub fn main_guard() {
     let pending = PENDING.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(handover) = pending {
-        take_over(handover);
+    if let Some(pending) = pending {
+        at_the_guard(pending);
     }
     if current_thread() != MAIN_THREAD.load(Ordering::Relaxed) {
         UNDER_HARNESS.store(true, Ordering::Relaxed);

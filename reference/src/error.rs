@@ -21,15 +21,40 @@ pub enum Error {
     /// guard (CPython: `RuntimeError` from `spawn._check_not_importing_main`).
     #[error(
         "An attempt has been made to start a new process before the current process has finished \
-         its bootstrapping phase. This probably means that you are not using the main guard: a \
-         {method} child re-runs main() from its start, and this one reached Process::start() \
-         before reaching multiprocessing::main_guard(). Fix: call multiprocessing::main_guard() \
+         its bootstrapping phase. This probably means that you are not using the main guard: {} \
+         runs main() from its start, and it reached Process::start() before reaching multiprocessing::main_guard(). Fix: call multiprocessing::main_guard() \
          first thing in main(), before any code that starts a process (Python's \
-         `if __name__ == '__main__':` idiom)."
+         `if __name__ == '__main__':` idiom).",
+        if *method == "forkserver" { "the forkserver" } else { "a spawn child" }
     )]
     Bootstrapping {
-        /// The start method that created this child (`spawn` or `forkserver`).
+        /// The start method that created this process (`spawn`, or `forkserver` for the
+        /// forkserver itself).
         method: &'static str,
+    },
+
+    /// `join` or `is_alive` of a process this process did not start, e.g. a sibling inherited
+    /// under `fork` (CPython: `AssertionError: can only join a child process`, `... can only
+    /// test a child process`).
+    #[error("can only {operation} a child process: this process did not start it")]
+    NotAChild {
+        /// `join` or `test` (`is_alive`), CPython's words.
+        operation: &'static str,
+    },
+
+    /// The forkserver ended before it could start the child: it runs `main` up to
+    /// [`main_guard`](crate::main_guard) once before serving, and a program that starts a
+    /// `spawn` or `forkserver` process before the guard fails there (CPython 3.14:
+    /// `ConnectionResetError` from `start()`; 3.13.8+: `EOFError`). No child exists.
+    #[error(
+        "the forkserver exited ({status}) before it started the child: it runs main() up to \
+         multiprocessing::main_guard() once before serving, and its stderr says what failed \
+         there. A program that starts a process before main_guard() fails so: call \
+         multiprocessing::main_guard() first thing in main()."
+    )]
+    ForkServerFailed {
+        /// How it ended, e.g. `exit status 1`.
+        status: String,
     },
 
     /// A target or an argument cannot be serialized to cross a process boundary (CPython:
@@ -223,6 +248,8 @@ impl Error {
             Error::OwnerDied => "OwnerDied",
             Error::BrokenBarrier => "BrokenBarrier",
             Error::Os { .. } => "Os",
+            Error::ForkServerFailed { .. } => "ForkServerFailed",
+            Error::NotAChild { .. } => "NotAChild",
         }
     }
 

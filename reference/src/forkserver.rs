@@ -1,11 +1,15 @@
 //! The `forkserver` start method.
 //!
 //! On first use the parent starts a server the way it spawns a child: this program is executed
-//! again, and the bootstrap hook (which runs *before* `main`) sees that it is to be the server and
-//! never returns. The server is single-threaded and forks one child per request. Each forked child
-//! *returns* from the hook and enters `main` exactly as a spawned child does, so code before the
-//! main guard re-runs in every forkserver child, as CPython's forkserver children re-run the main
-//! module. Only the guard takes the child over.
+//! again, with the bootstrap environment variable saying "forkserver". Like a spawned child, the
+//! server runs `main` from its start up to [`main_guard`](crate::main_guard); there it [serves]
+//! and never returns. It forks one child per request, from that point, and each child takes over
+//! at once: it runs its target and exits. So code before the guard runs once in the server, not
+//! once per child, as in CPython 3.13.8+ and 3.14.1+, whose forkserver loads the main module once
+//! and forks every child from that state (gh-126631). A program that starts a process before the
+//! guard fails in the server, which exits; the parent's `start` then returns
+//! [`Error::ForkServerFailed`] and no child exists. Under a test harness (`cargo test`), whose
+//! `main` is not the program's, the server serves from the bootstrap hook instead, before `main`.
 //!
 //! The parent and the server share one private `AF_UNIX` socket pair, created before the server
 //! exists, so no other process can connect, and no authentication key is needed (CPython listens on
@@ -122,13 +126,9 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
         let mut fds = vec![status_for_server.as_raw_fd()];
         fds.extend(&prepared.fds);
         if let Err(err) = send_request(server.control.as_fd(), &prepared.bytes, &fds) {
-            // The server is gone (killed by someone?): forget it; the next start makes a new one.
-            let pid = server.pid;
-            if let Some(server) = slot.take() {
-                drop(server.control);
-                let _ = waitpid(pid, None);
-            }
-            return Err(Error::os("sending a request to the forkserver", err));
+            return Err(forget_if_gone(&mut slot).unwrap_or_else(|| {
+                Error::os("sending a request to the forkserver", err)
+            }));
         }
     }
     drop(status_for_server);
@@ -145,15 +145,37 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
             "starting a forkserver child",
             io::Error::other("the forkserver reported an exit code before the child's pid"),
         )),
-        Ok(None) => Err(Error::os(
-            "starting a forkserver child",
-            io::Error::other("the forkserver closed the status socket without starting the child"),
-        )),
+        Ok(None) => Err(forget_if_gone(&mut server_slot()).unwrap_or_else(|| {
+            Error::os(
+                "starting a forkserver child",
+                io::Error::other("the forkserver closed the status socket without starting it"),
+            )
+        })),
         Err(err) => Err(Error::os(
             "reading the child's pid from the forkserver",
             err,
         )),
     }
+}
+
+/// If this process's server has gone (its end of the control socket is closed), reaps it,
+/// forgets it (the next `start` launches a new one) and says how it ended. A server that dies
+/// closes that end as it exits, before or with the status socket of a request in flight, so a
+/// status socket at end-of-file finds it hung up here.
+fn forget_if_gone(slot: &mut Option<Server>) -> Option<Error> {
+    let server = slot.as_ref()?;
+    if server.owner != std::process::id() || !sys::hung_up(server.control.as_fd()) {
+        return None;
+    }
+    let server = slot.take()?;
+    drop(server.control);
+    let status = match waitpid(server.pid, None) {
+        Ok(WaitStatus::Exited(_, code)) => format!("exit status {code}"),
+        Ok(WaitStatus::Signaled(_, signal, _)) => format!("killed by {signal}"),
+        Ok(other) => format!("{other:?}"),
+        Err(errno) => format!("not reaped: {errno}"),
+    };
+    Some(Error::ForkServerFailed { status })
 }
 
 fn launch() -> Result<Server> {
@@ -297,10 +319,15 @@ extern "C" fn on_sigchld(_: libc::c_int) {
     nix::errno::Errno::set_raw(saved);
 }
 
-/// The server loop. Runs in the bootstrap hook of the exec'd server process, before `main`, with
-/// one thread. Returns only in a forked child, with the handover the child needs; the server
-/// itself exits when the parent's end of `control` closes.
+/// The server loop. Runs at the main guard of the exec'd server process (or in its bootstrap hook
+/// under a test harness). Returns only in a forked child, with the handover the child needs; the
+/// server itself exits when the parent's end of `control` closes.
+///
+/// The server is single-threaded unless the program started threads before its guard (then
+/// forking from it has the hazards of `fork`, as in CPython's forkserver).
 pub(crate) fn serve(control: OwnedFd) -> Handover {
+    // What `main` printed before the guard must not be printed again by every child.
+    sys::flush_std_streams();
     match serve_inner(control) {
         Ok(handover) => handover,
         Err(err) => {

@@ -432,6 +432,9 @@ impl Process {
                     Ok(prepared) => prepared,
                     Err(err) => return Err((bound, err)),
                 };
+                // What the parent printed comes before what the child prints, under every method
+                // (CPython flushes stdout and stderr before every start; `fork::start` does too).
+                crate::exit::flush_std_streams();
                 let started = match method {
                     #[cfg(unix)]
                     StartMethod::Forkserver => forkserver::start(&prepared),

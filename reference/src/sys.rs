@@ -153,6 +153,15 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io
     }
 }
 
+/// Whether the peer of the socket `fd` has closed its end (`POLLHUP` now, without waiting).
+pub(crate) fn hung_up(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(fd, PollFlags::empty())];
+    matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+}
+
 /// Opens `/dev/null` read-only and close-on-exec, for [`stdin_from`] in a `fork` child: the
 /// parent opens it before `fork()`, where the path is cheap to resolve, instead of the child
 /// (an `open` in a fresh child also faults in the page of the path literal). `None` if it
