@@ -456,7 +456,9 @@ fn parse_entry(path: &Path, index: usize, entry: toml::Table) -> Result<Scenario
     for v in raw.variant.unwrap_or_default() {
         let at = |m: String| bad("variant", format!("\"{}\": {m}", v.name));
         if !is_kebab_case(&v.name) || variants.iter().any(|o: &Variant| o.name == v.name) {
-            return Err(at("the name must be kebab-case and unique in the scenario".into()));
+            return Err(at(
+                "the name must be kebab-case and unique in the scenario".into()
+            ));
         }
         let vmethods = match &v.methods {
             None => methods.clone(),

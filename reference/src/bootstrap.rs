@@ -382,7 +382,16 @@ fn take_over(handover: Handover) -> ! {
         next_child: 1,
         children: Vec::new(),
     };
-    context::inherit_default(Some(preparation.default_method));
+    context::set_child_default(preparation.method);
+    if let Some(dir) = &preparation.dir {
+        if let Err(err) = std::env::set_current_dir(dir) {
+            eprintln!(
+                "multiprocessing: this child stays in its current directory: the parent's, {}, \
+                 cannot be entered: {err}",
+                dir.display()
+            );
+        }
+    }
     install_panic_hook();
 
     let code = match target::lookup(&preparation.target) {

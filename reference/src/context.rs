@@ -134,7 +134,10 @@ impl Platform {
     }
 
     /// The default start method, modelling Python 3.14: `forkserver` on Linux and other Unix,
-    /// `spawn` on macOS (since 3.8) and Windows.
+    /// `spawn` on macOS (since 3.8) and Windows. Where the default is `forkserver`, CPython
+    /// 3.14.9+ falls back to `spawn` when no temporary directory is writable (gh-155717); the
+    /// default of a running program, [`get_start_method`], checks that, this pure function does
+    /// not (see [`Platform::default_start_method_with`]).
     ///
     /// ```
     /// use multiprocessing::{Platform, StartMethod};
@@ -143,6 +146,39 @@ impl Platform {
     /// ```
     pub fn default_start_method(self) -> StartMethod {
         self.start_methods()[0]
+    }
+
+    /// The default start method when a temporary directory is, or is not, writable: CPython
+    /// 3.14.9+ uses `spawn` instead of `forkserver` when none is (gh-155717), since its
+    /// forkserver listens on a socket file there.
+    ///
+    /// The reference's forkserver needs no file (its socket pair is anonymous), but its default
+    /// follows CPython's all the same, so that a program chooses the same start method, and so
+    /// behaves the same, under both.
+    ///
+    /// ```
+    /// use multiprocessing::{Platform, StartMethod};
+    /// assert_eq!(Platform::Linux.default_start_method_with(false), StartMethod::Spawn);
+    /// assert_eq!(Platform::Linux.default_start_method_with(true), StartMethod::Forkserver);
+    /// assert_eq!(Platform::MacOs.default_start_method_with(true), StartMethod::Spawn);
+    /// ```
+    pub fn default_start_method_with(self, writable_tempdir: bool) -> StartMethod {
+        match self.default_start_method() {
+            StartMethod::Forkserver if !writable_tempdir => StartMethod::Spawn,
+            method => method,
+        }
+    }
+
+    /// The default start method of this running program: [`Platform::default_start_method`],
+    /// or `spawn` where that is `forkserver` and no temporary directory is writable. The check
+    /// (creating and removing a file in the first writable candidate, as CPython's `tempfile`
+    /// does) runs once, when first needed.
+    fn default_here(self) -> StartMethod {
+        static DEFAULT: std::sync::OnceLock<StartMethod> = std::sync::OnceLock::new();
+        *DEFAULT.get_or_init(|| match self.default_start_method() {
+            StartMethod::Forkserver => self.default_start_method_with(has_writable_tempdir()),
+            method => method,
+        })
     }
 
     /// Checks that `method` exists on this platform.
@@ -286,14 +322,50 @@ pub fn get_start_method(allow_none: bool) -> Option<StartMethod> {
     }
 }
 
-/// The start methods this platform has, the default first.
+/// The start methods this platform has, the platform's default first (CPython 3.14 lists the
+/// default first; before, the order was fixed).
 ///
 /// ```
 /// use multiprocessing::{get_all_start_methods, StartMethod};
-/// assert_eq!(get_all_start_methods()[0], StartMethod::Forkserver); // on Linux
+/// assert_eq!(get_all_start_methods()[0], StartMethod::Forkserver); // on Linux, with a /tmp
 /// ```
 pub fn get_all_start_methods() -> Vec<StartMethod> {
-    Platform::current().start_methods()
+    let platform = Platform::current();
+    let default = platform.default_here();
+    let mut methods = platform.start_methods();
+    methods.retain(|m| *m != default);
+    methods.insert(0, default);
+    methods
+}
+
+/// Whether a temporary directory is writable: the first of CPython's `tempfile` candidates
+/// (`TMPDIR`, `TEMP`, `TMP`, `/tmp`, `/var/tmp`, `/usr/tmp`, the current directory) in which a
+/// new file can be created.
+fn has_writable_tempdir() -> bool {
+    let mut candidates: Vec<std::path::PathBuf> = ["TMPDIR", "TEMP", "TMP"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
+        .collect();
+    if cfg!(windows) {
+        candidates.push(std::env::temp_dir());
+    } else {
+        candidates.extend(["/tmp", "/var/tmp", "/usr/tmp"].map(Into::into));
+    }
+    candidates.extend(std::env::current_dir().ok());
+    candidates.iter().any(|dir| {
+        let probe = dir.join(format!(".multiprocessing-probe-{}", std::process::id()));
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .is_ok();
+        if created {
+            let _ = std::fs::remove_file(&probe);
+        }
+        created
+    })
 }
 
 /// Locks the default context across `fork()` (see `fork::start`).
@@ -304,13 +376,19 @@ pub(crate) fn lock_for_fork() -> std::sync::MutexGuard<'static, Option<StartMeth
 
 /// The default method, fixing it to the platform default if nothing was chosen yet.
 pub(crate) fn resolve_default() -> StartMethod {
-    *default_slot().get_or_insert_with(|| Platform::current().default_start_method())
+    *default_slot().get_or_insert_with(|| Platform::current().default_here())
 }
 
-/// Sets the default in a child to the parent's (CPython's `prepare()` does
-/// `set_start_method(data['start_method'], force=True)`).
-pub(crate) fn inherit_default(method: Option<StartMethod>) {
-    *default_slot() = method;
+/// The default method without fixing it: the chosen one, or the platform default.
+pub(crate) fn current_default() -> StartMethod {
+    (*default_slot()).unwrap_or_else(|| Platform::current().default_here())
+}
+
+/// Sets a new child's default to the method that started it, as in CPython, where a child's
+/// `_bootstrap` calls `_force_start_method(self._start_method)` (and a child of the default
+/// context inherits the parent's default, fixed to that method by its `start`).
+pub(crate) fn set_child_default(method: StartMethod) {
+    *default_slot() = Some(method);
 }
 
 #[cfg(test)]

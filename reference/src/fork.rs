@@ -50,7 +50,8 @@ pub(crate) fn start(
     // The crate's locks, taken in a fixed order and held across fork(), so the child gets them
     // unlocked and consistent however busy the parent's other threads are.
     let mut this = process::this();
-    let default = context::lock_for_fork(); // a fork child keeps the parent's default
+    // A fork child's default becomes `fork`, as CPython's `_bootstrap` forces it.
+    let mut default = context::lock_for_fork();
     let mut server = forkserver::lock_for_fork();
     // Everything the child will need is allocated now, before fork().
     let child_state = this.for_child(shared, name, daemon);
@@ -75,6 +76,7 @@ pub(crate) fn start(
             sys::stdin_from(dev_null); // dup2() and close()
             forkserver::forget_in_fork_child(&mut server); // close() of the parent's control fd
             std::mem::forget(std::mem::replace(&mut *this, child_state));
+            *default = Some(context::StartMethod::Fork); // a plain store
             drop((server, default, this));
             bootstrap::mark_started_by_fork();
 

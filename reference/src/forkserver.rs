@@ -126,9 +126,8 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
         let mut fds = vec![status_for_server.as_raw_fd()];
         fds.extend(&prepared.fds);
         if let Err(err) = send_request(server.control.as_fd(), &prepared.bytes, &fds) {
-            return Err(forget_if_gone(&mut slot).unwrap_or_else(|| {
-                Error::os("sending a request to the forkserver", err)
-            }));
+            return Err(forget_if_gone(&mut slot)
+                .unwrap_or_else(|| Error::os("sending a request to the forkserver", err)));
         }
     }
     drop(status_for_server);

@@ -348,8 +348,7 @@ impl Process {
     pub fn start_method(&self) -> StartMethod {
         match self.shared.context {
             Some(context) => context.start_method(),
-            None => context::get_start_method(true)
-                .unwrap_or_else(|| crate::Platform::current().default_start_method()),
+            None => context::current_default(),
         }
     }
 

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::context::{self, StartMethod};
+use crate::context::StartMethod;
 use crate::error::Result;
 use crate::process::{self, ParentProcess, ProcessShared};
 use crate::target::BoundTarget;
@@ -33,11 +33,13 @@ pub(crate) struct Preparation {
     pub(crate) identity: Vec<u32>,
     pub(crate) daemon: bool,
     pub(crate) parent: ParentProcess,
-    /// The parent's default start method, which becomes the child's (CPython: `prepare()` calls
-    /// `set_start_method(data['start_method'], force=True)`).
-    pub(crate) default_method: StartMethod,
-    /// The start method that created the child.
+    /// The start method that created the child, which becomes its default (CPython:
+    /// `_force_start_method(self._start_method)` in the child's `_bootstrap`).
     pub(crate) method: StartMethod,
+    /// The parent's current directory at `start`, which the child takes (CPython's
+    /// preparation data `dir`; it matters under `forkserver`, whose server started earlier);
+    /// `None` if the parent's is unknown (removed).
+    pub(crate) dir: Option<std::path::PathBuf>,
     /// The registered target's qualified name.
     pub(crate) target: String,
     /// The target's arguments, encoded.
@@ -75,8 +77,8 @@ impl Preparation {
             identity: shared.identity.clone(),
             daemon,
             parent,
-            default_method: context::resolve_default(),
             method,
+            dir: std::env::current_dir().ok(),
             target: serialized.name.to_owned(),
             args: serialized.args,
         };

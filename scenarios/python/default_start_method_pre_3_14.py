@@ -10,4 +10,7 @@ import multiprocessing
 
 
 if __name__ == '__main__':
-    print(f"default start method: {multiprocessing.get_start_method()}", flush=True)
+    default = multiprocessing.get_start_method()
+    print(f"default start method: {default}", flush=True)
+    print(f"get_all_start_methods() lists it first: "
+          f"{multiprocessing.get_all_start_methods()[0] == default}", flush=True)

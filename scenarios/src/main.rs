@@ -4,6 +4,7 @@
 //! observable outcome (see `conformance/SPEC.md`). Everything a scenario does before
 //! `main_guard()` is its "module top level": it runs again in `spawn`/`forkserver` children.
 
+mod contexts;
 mod ipc;
 mod process_model;
 mod trace;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     match process_model::SCENARIOS
         .iter()
         .chain(ipc::SCENARIOS)
+        .chain(contexts::SCENARIOS)
         .find(|(name, _)| *name == id)
     {
         Some((_, scenario)) => {

@@ -232,9 +232,11 @@ fn daemon_terminated_at_exit(method: &str) {
 
 fn default_start_method(_method: &str) {
     main_guard();
+    let default = multiprocessing::get_start_method(false);
+    say!("default start method: {}", py_opt(default));
     say!(
-        "default start method: {}",
-        py_opt(multiprocessing::get_start_method(false))
+        "get_all_start_methods() lists it first: {}",
+        py_bool(multiprocessing::get_all_start_methods().first() == default.as_ref())
     );
 }
 
@@ -514,12 +516,22 @@ fn hello() {
 /// Deliberately no `main_guard()`.
 fn missing_guard(method: &str) {
     let p = ctx(method).process(hello, ());
-    if let Err(err) = p.start() {
-        say!("in the child, start: {}", err.kind());
-        let message = err.to_string();
-        let first_sentence = message.split_inclusive(". ").next().unwrap_or(&message);
-        say!("message: {}", first_sentence.trim_end());
-        panic!("{err}"); // Python re-raises; the child exits with 1
+    match p.start() {
+        Ok(()) => {}
+        Err(err @ multiprocessing::Error::ForkServerFailed { .. }) => {
+            // The parent, whose forkserver failed while it ran main() up to the guard.
+            eprintln!("{err}");
+            say!("in the parent, start failed: no child was started");
+            multiprocessing::exit(1);
+        }
+        Err(err) => {
+            // A spawn child or the forkserver, re-running main() while bootstrapping.
+            say!("in the child, start: {}", err.kind());
+            let message = err.to_string();
+            let first_sentence = message.split_inclusive(". ").next().unwrap_or(&message);
+            say!("message: {}", first_sentence.trim_end());
+            panic!("{err}"); // Python re-raises; the process exits with 1
+        }
     }
     p.join().unwrap();
     say!("exitcode: {}", exitcode(&p));

@@ -1,0 +1,17 @@
+"""flush-before-start: what the parent wrote to stdout before start() comes out before what the
+child writes, under every method (stdout is a pipe here, so block-buffered)."""
+import multiprocessing
+import sys
+
+
+def child():
+    print("the child's line", flush=True)
+
+
+if __name__ == '__main__':
+    ctx = multiprocessing.get_context(sys.argv[1])
+    sys.stdout.write("the parent's unfinished line, then ")
+    p = ctx.Process(target=child)
+    p.start()
+    p.join()
+    print("the parent's last line", flush=True)
