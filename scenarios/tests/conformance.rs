@@ -100,12 +100,43 @@ fn cpython_conforms() {
         }
         Err(e) => panic!("{e}"),
     };
-    let name = cpython.name.clone();
+    conforms(&suite, cpython);
+}
+
+/// Runs the whole suite against one implementation, alone, and checks the report.
+fn conforms(suite: &Suite, adapter: Adapter) {
+    let name = adapter.name.clone();
     let _one = ONE_SUITE_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     let report = suite
-        .run(&[cpython], &Selection::all(), jobs())
+        .run(&[adapter], &Selection::all(), jobs())
         .unwrap_or_else(|e| panic!("{e}"));
     check(&report, &name);
+}
+
+/// The variable naming more interpreters to check, separated by `:` (as `PATH`).
+const MORE_PYTHONS: &str = "CONFORMANCE_PYTHONS";
+
+/// Every interpreter listed in [`MORE_PYTHONS`]: CPython or PyPy, each by its full version, so
+/// the newest patch releases (README, "Interpreters") are proven by `cargo test` where present.
+#[test]
+fn listed_pythons_conform() {
+    let Some(suite) = suite() else { return };
+    let Some(list) = std::env::var_os(MORE_PYTHONS).filter(|l| !l.is_empty()) else {
+        eprintln!(
+            "skipped: {MORE_PYTHONS} is not set, so only python3 was checked. To check the newest \
+             CPython releases too, install them (on Debian or Ubuntu, as root: \
+             `VERSIONS=\"3.13 3.14 3.15\" sh .ci/sid-python.sh`, about 20 s) and set \
+             {MORE_PYTHONS} to the interpreters it prints, separated by ':' (README, \
+             \"Interpreters\")"
+        );
+        return;
+    };
+    for python in std::env::split_paths(&list) {
+        let adapter = Adapter::cpython(&python)
+            .or_else(|_| Adapter::pypy(&python))
+            .unwrap_or_else(|e| panic!("{MORE_PYTHONS} names {}: {e}", python.display()));
+        conforms(&suite, suite.with_builtin_deviations(adapter));
+    }
 }
