@@ -73,7 +73,7 @@ fn an_empty_file_is_an_empty_catalog() {
 #[test]
 fn unknown_key() {
     let text = format!("{MINIMAL}timeuot = 5\n");
-    insta::assert_snapshot!(err(&text), @r#"scenarios/catalog.toml: scenario "exit-code" (#1): unknown key `timeuot`; the keys are: id, clauses, statement, methods, platforms, timeout, profiles, unordered, per_method, stderr_contains"#);
+    insta::assert_snapshot!(err(&text), @r#"scenarios/catalog.toml: scenario "exit-code" (#1): unknown key `timeuot`; the keys are: id, clauses, statement, methods, platforms, timeout, profiles, unordered, per_method, stderr_contains, variant"#);
 }
 
 #[test]
@@ -146,6 +146,18 @@ fn unknown_method() {
     "[[scenario]]\nid = \"a\"\nclauses = [\"A-1\"]\nstatement = \"s\"\nprofiles = \"3.12+\"\n",
     "scenarios/catalog.toml: scenario \"a\" (#1): key `profiles`: invalid version constraint `3.12+`: write an operator (`>=`, `>`, `<=`, `<`, `==`, `!=`) followed by a version, e.g. `>=3.12`; join constraints with commas, alternatives with `||`"
 )]
+#[case::variant_unknown_method(
+    "[[scenario]]\nid = \"a\"\nclauses = [\"A-1\"]\nstatement = \"s\"\nmethods = [\"spawn\"]\nper_method = true\n[[scenario.variant]]\nname = \"old\"\nmethods = [\"fork\"]\nprofiles = \"<3.12\"\nnote = \"n\"\n",
+    "scenarios/catalog.toml: scenario \"a\" (#1): key `variant`: \"old\": method fork is not one of the scenario's"
+)]
+#[case::variant_methods_without_per_method(
+    "[[scenario]]\nid = \"a\"\nclauses = [\"A-1\"]\nstatement = \"s\"\n[[scenario.variant]]\nname = \"old\"\nmethods = [\"fork\"]\nprofiles = \"<3.12\"\nnote = \"n\"\n",
+    "scenarios/catalog.toml: scenario \"a\" (#1): key `variant`: \"old\": a scenario without per_method has one expected file for all its methods: drop `methods` or set per_method = true"
+)]
+#[case::variant_without_note(
+    "[[scenario]]\nid = \"a\"\nclauses = [\"A-1\"]\nstatement = \"s\"\n[[scenario.variant]]\nname = \"old\"\nprofiles = \"<3.12\"\nnote = \" \"\n",
+    "scenarios/catalog.toml: scenario \"a\" (#1): key `variant`: \"old\": `note` is empty: say what differs and since when"
+)]
 #[case::top_level_key(
     "version = 1\n",
     "scenarios/catalog.toml: unknown top-level key `version`: the catalog holds only `[[scenario]]` tables"
@@ -210,6 +222,13 @@ fn a_missing_file_names_it() {
 #[case("!=3.13", "3.12", true)]
 #[case("", "2.7", true)]
 #[case("*", "3.99", true)]
+#[case("<3.13.8 || >=3.14,<3.14.1", "3.13.0", true)]
+#[case("<3.13.8 || >=3.14,<3.14.1", "3.13.18", false)]
+#[case("<3.13.8 || >=3.14,<3.14.1", "3.14.0", true)]
+#[case("<3.13.8 || >=3.14,<3.14.1", "3.14", true)]
+#[case("<3.13.8 || >=3.14,<3.14.1", "3.14.10", false)]
+#[case(">=3.13.8,<3.14 || >=3.14.1,<3.15", "3.15.2", false)]
+#[case(">=3.13.8,<3.14 || >=3.14.1,<3.15", "3.14.10", true)]
 fn profile_ranges(#[case] range: &str, #[case] version: &str, #[case] matches: bool) {
     let r: VersionRange = range.parse().unwrap();
     let v: Version = version.parse().unwrap();
@@ -223,6 +242,8 @@ fn profile_ranges(#[case] range: &str, #[case] version: &str, #[case] matches: b
 #[case(">=3..12")]
 #[case(">=3.12,")]
 #[case(">=three")]
+#[case(">=3.12 ||")]
+#[case("|| <3.12")]
 fn bad_profile_ranges(#[case] range: &str) {
     assert!(range.parse::<VersionRange>().is_err(), "{range}");
 }

@@ -249,3 +249,43 @@ fn the_reference_adapter_runs_bin_id_method() {
     let argv = a.argv("good", Forkserver, "/x".as_ref()).unwrap();
     assert_eq!(argv, ["/bin/echo", "good", "forkserver"]);
 }
+
+#[test]
+fn a_variant_is_expected_of_the_versions_it_names_and_the_main_outcome_of_the_others() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (sh, expected) = (dir.path().join("sh"), dir.path().join("expected"));
+    std::fs::create_dir_all(&sh).unwrap();
+    std::fs::create_dir_all(&expected).unwrap();
+    std::fs::write(sh.join("changed.sh"), "echo new behaviour\n").unwrap();
+    let snap = |line: &str| format!("---\nsource: t\nexpression: x\n---\nexit: 0\n---\n{line}\n");
+    std::fs::write(expected.join("changed.snap"), snap("new behaviour")).unwrap();
+    std::fs::write(expected.join("changed+old.snap"), snap("old behaviour")).unwrap();
+    let catalog = conformance::Catalog::parse(
+        "[[scenario]]\nid = \"changed\"\nclauses = [\"FIX-1\"]\nstatement = \"s\"\n\
+         [[scenario.variant]]\nname = \"old\"\nprofiles = \"<3.13.8 || ==3.14.0\"\n\
+         note = \"before the change\"\n",
+        "catalog.toml",
+    )
+    .unwrap();
+    let runner = conformance::Runner::new(dir.path(), &expected);
+    let mut adapter = common::adapter();
+    for (profile, outcome, variant) in [
+        ("3.14.10", Outcome::Pass, None),
+        ("3.13.18", Outcome::Pass, None),
+        ("3.13.0", Outcome::Fail, Some("old")),
+        ("3.14", Outcome::Fail, Some("old")),
+    ] {
+        adapter.profile = profile.parse().unwrap();
+        let r = runner.run(&adapter, catalog.get("changed").unwrap(), Spawn);
+        assert_eq!(
+            (r.outcome, r.variant.as_deref()),
+            (outcome, variant),
+            "{profile}: {}",
+            r.message
+        );
+        if variant.is_some() {
+            assert!(r.message.contains("old behaviour"), "{}", r.message);
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Code before the main guard runs again in every `spawn` and `forkserver` child, as a Python
-//! module's top level does; not in a `fork` child. With three children: 4, 4 and 1 times.
+//! Code before the main guard runs again in every `spawn` child, as a Python module's top level
+//! does; once in the forkserver, whose children are forked from the guard (CPython 3.13.8+ and
+//! 3.14.1+); not in a `fork` child. With three children: 4, 2 and 1 times.
 
 #[multiprocessing::target]
 fn child() {}

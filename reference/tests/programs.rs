@@ -60,8 +60,8 @@ fn run(name: &str, method: &str) -> (i32, String, String) {
 #[rstest]
 #[case::fork("fork", 1)]
 #[case::spawn("spawn", 4)]
-#[case::forkserver("forkserver", 4)]
-fn code_before_the_guard_runs_again_in_spawn_and_forkserver_children(
+#[case::forkserver("forkserver", 2)]
+fn code_before_the_guard_runs_again_in_spawn_children_and_once_in_the_forkserver(
     #[case] method: &str,
     #[case] times: usize,
 ) {
@@ -70,9 +70,24 @@ fn code_before_the_guard_runs_again_in_spawn_and_forkserver_children(
     assert_eq!(stdout, "top\n".repeat(times));
 }
 
+#[test]
+fn without_the_guard_the_forkserver_fails_and_start_says_so_with_no_child() {
+    let (code, stdout, stderr) = run("missing_guard", "forkserver");
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert_eq!(
+        stderr.matches("An attempt has been made").count(),
+        1,
+        "the server's error, and no child's: {stderr}"
+    );
+    assert!(
+        stderr.contains("the forkserver exited (exit status 1) before it started the child")
+            && stderr.contains("call multiprocessing::main_guard() first thing in main()"),
+        "{stderr}"
+    );
+}
+
 #[rstest]
 #[case::spawn("spawn")]
-#[case::forkserver("forkserver")]
 fn without_the_guard_the_child_fails_bootstrapping_and_the_program_ends(#[case] method: &str) {
     let (code, stdout, stderr) = run("missing_guard", method);
     assert_eq!(
