@@ -157,7 +157,7 @@ pub fn all() -> Vec<Figure> {
             target: target_,
         });
     }
-    for (method, bound) in [("fork", 1.5), ("forkserver", 3.0)] {
+    for (method, bound) in [("fork", 1.5), ("forkserver", 1.5)] {
         figures.push(Figure {
             id: "start-join-paired",
             method: Some(method),
