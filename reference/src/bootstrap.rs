@@ -139,10 +139,17 @@ pub(crate) fn spawn_value(entry: Entry, fds: usize) -> String {
     format!("spawn {} {fds}", entry.as_str())
 }
 
-/// The value of [`ENV`] for the forkserver.
+/// The word of a forkserver's [`ENV`] saying that its parent added `LD_BIND_NOW=1` to its
+/// environment (see `forkserver::launch`), which the server removes again.
 #[cfg(unix)]
-pub(crate) fn forkserver_value(entry: Entry) -> String {
-    format!("forkserver {}", entry.as_str())
+pub(crate) const BIND_NOW: &str = "bind-now";
+
+/// The value of [`ENV`] for the forkserver; `bind_now_added` when its parent added
+/// `LD_BIND_NOW=1` to its environment.
+#[cfg(unix)]
+pub(crate) fn forkserver_value(entry: Entry, bind_now_added: bool) -> String {
+    let bind_now = if bind_now_added { BIND_NOW } else { "-" };
+    format!("forkserver {} {bind_now}", entry.as_str())
 }
 
 /// Where the children of this process take over.
@@ -229,7 +236,15 @@ fn receive_pending(role: Option<&str>, handed: Option<&str>) -> Option<Pending> 
                     .collect(),
             }))
         }
-        Some("forkserver") => Some(Pending::Server(fd3)),
+        Some("forkserver") => {
+            if handed == Some(BIND_NOW) {
+                // The loader has read it; the program and its other children must not see it.
+                // SAFETY: before `main` there is one thread, so nothing reads the environment
+                // concurrently.
+                unsafe { std::env::remove_var("LD_BIND_NOW") };
+            }
+            Some(Pending::Server(fd3))
+        }
         _ => None,
     }
 }
@@ -339,9 +354,10 @@ fn take_over(handover: Handover) -> ! {
         #[cfg(unix)]
         fds,
     } = handover;
-    let frame = match &data {
+    let mut data = data;
+    let frame = match &mut data {
         #[cfg(unix)]
-        HandoverData::Bytes(bytes) => Ok(Some(bytes.clone())),
+        HandoverData::Bytes(bytes) => Ok(Some(std::mem::take(bytes))),
         #[cfg(unix)]
         HandoverData::Socket(socket) => sys::read_frame(socket.as_fd()),
         #[cfg(windows)]
@@ -383,7 +399,15 @@ fn take_over(handover: Handover) -> ! {
         children: Vec::new(),
     };
     context::set_child_default(preparation.method);
-    if let Some(dir) = &preparation.dir {
+    // Entered only if it is not already the current one (a `spawn` child inherits it, and so
+    // does a `forkserver` child whose parent has not moved since the server started): a
+    // `getcwd` costs a child less than a `chdir`'s path walk.
+    let here = std::env::current_dir().ok();
+    if let Some(dir) = preparation
+        .dir
+        .as_ref()
+        .filter(|dir| here.as_ref() != Some(*dir))
+    {
         if let Err(err) = std::env::set_current_dir(dir) {
             eprintln!(
                 "multiprocessing: this child stays in its current directory: the parent's, {}, \

@@ -24,7 +24,6 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
@@ -180,7 +179,11 @@ fn forget_if_gone(slot: &mut Option<Server>) -> Option<Error> {
 fn launch() -> Result<Server> {
     let (control, control_for_server) =
         sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
-    let value = bootstrap::forkserver_value(bootstrap::entry_for_children());
+    // The server resolves every dynamic symbol once, at its start (`LD_BIND_NOW`), so its
+    // children, forked from it, do not each resolve the ones they call (and write their GOT
+    // pages) on the way to their target. It removes the variable again before `main`.
+    let bind_now_added = std::env::var_os("LD_BIND_NOW").is_none();
+    let value = bootstrap::forkserver_value(bootstrap::entry_for_children(), bind_now_added);
     let pid = spawn::spawn_program(&value, &[control_for_server.as_raw_fd()])?;
     Ok(Server {
         control,
@@ -305,17 +308,135 @@ fn cloexec_flag() -> MsgFlags {
     MsgFlags::empty()
 }
 
-/// The write end of the server's self-pipe, for the `SIGCHLD` handler.
-static SIGCHLD_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// How the server learns that children have ended: a descriptor that becomes readable on
+/// `SIGCHLD`. On Linux a `signalfd` with `SIGCHLD` blocked, so no handler runs and no signal
+/// frame is written (each would cost every request a few system calls and a copy-on-write
+/// fault of the stack); elsewhere a self-pipe written by a handler.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod child_exits {
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-extern "C" fn on_sigchld(_: libc::c_int) {
-    // Async-signal-safe: errno is saved and restored; write() to a non-blocking pipe is the only
-    // call (a full pipe already means "children to reap").
-    let saved = nix::errno::Errno::last_raw();
-    let fd = SIGCHLD_PIPE.load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: a one-byte write from a static buffer to a descriptor the server keeps open.
-    unsafe { libc::write(fd, b"c".as_ptr().cast(), 1) };
-    nix::errno::Errno::set_raw(saved);
+    pub(super) struct ChildExits {
+        fd: OwnedFd,
+        /// The signal mask before `SIGCHLD` was blocked: a forked child's.
+        previous: libc::sigset_t,
+    }
+
+    fn sigchld_set() -> libc::sigset_t {
+        // SAFETY: sigemptyset/sigaddset initialize the set they are given.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            set
+        }
+    }
+
+    impl ChildExits {
+        pub(super) fn new() -> io::Result<ChildExits> {
+            let set = sigchld_set();
+            // SAFETY: a zeroed sigset_t is a valid out-parameter; the server is one thread.
+            let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: valid pointers to initialized sets.
+            let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous) };
+            if r != 0 {
+                return Err(io::Error::from_raw_os_error(r));
+            }
+            // SAFETY: a new descriptor for a valid set; checked below.
+            let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: signalfd just returned this descriptor; nothing else owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            Ok(ChildExits { fd, previous })
+        }
+
+        pub(super) fn fd(&self) -> BorrowedFd<'_> {
+            self.fd.as_fd()
+        }
+
+        /// Consumes the pending notifications (the children are reaped by `waitpid`).
+        pub(super) fn drain(&self) {
+            let mut info = [0u8; 8 * std::mem::size_of::<libc::signalfd_siginfo>()];
+            // SAFETY: reads into a buffer of the given length; the descriptor is non-blocking.
+            while unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) }
+                > 0
+            {}
+        }
+
+        /// In a forked child: the signal mask of before, and the descriptor closed
+        /// (`sigprocmask` and `close`).
+        pub(super) fn leave(self) {
+            // SAFETY: restores a mask that pthread_sigmask filled in.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut())
+            };
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod child_exits {
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// The write end of the self-pipe, for the `SIGCHLD` handler.
+    static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_sigchld(_: libc::c_int) {
+        // Async-signal-safe: errno is saved and restored; write() to a non-blocking pipe is the
+        // only call (a full pipe already means "children to reap").
+        let saved = nix::errno::Errno::last_raw();
+        // SAFETY: a one-byte write from a static buffer to a descriptor the server keeps open.
+        unsafe { libc::write(PIPE.load(Ordering::Relaxed), b"c".as_ptr().cast(), 1) };
+        nix::errno::Errno::set_raw(saved);
+    }
+
+    pub(super) struct ChildExits {
+        read: OwnedFd,
+        _write: OwnedFd,
+    }
+
+    impl ChildExits {
+        pub(super) fn new() -> io::Result<ChildExits> {
+            let (read, write) = crate::sys::pipe(true)?;
+            PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
+            let handler = SigAction::new(
+                SigHandler::Handler(on_sigchld),
+                SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP,
+                SigSet::empty(),
+            );
+            // SAFETY: the handler only calls async-signal-safe functions (see `on_sigchld`).
+            unsafe { sigaction(Signal::SIGCHLD, &handler) }?;
+            Ok(ChildExits {
+                read,
+                _write: write,
+            })
+        }
+
+        pub(super) fn fd(&self) -> BorrowedFd<'_> {
+            self.read.as_fd()
+        }
+
+        /// Empties the pipe; a `SIGCHLD` after it makes it readable again.
+        pub(super) fn drain(&self) {
+            let mut sink = [0u8; 64];
+            while matches!(nix::unistd::read(self.read.as_raw_fd(), &mut sink), Ok(n) if n == sink.len())
+            {
+            }
+        }
+
+        /// In a forked child: the default `SIGCHLD` disposition, the pipe closed (`sigaction`
+        /// and `close`).
+        pub(super) fn leave(self) {
+            let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            // SAFETY: restoring the default disposition.
+            let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
+        }
+    }
 }
 
 /// The server loop. Runs at the main guard of the exec'd server process (or in its bootstrap hook
@@ -327,6 +448,12 @@ extern "C" fn on_sigchld(_: libc::c_int) {
 pub(crate) fn serve(control: OwnedFd) -> Handover {
     // What `main` printed before the guard must not be printed again by every child.
     sys::flush_std_streams();
+    // What every child would otherwise set up for itself on the way to its target, done once
+    // here and inherited: the panic hook, and this thread's handle and thread-local destructor
+    // list (each a heap write, so a copy-on-write fault, in every child).
+    bootstrap::install_panic_hook();
+    let _ = std::thread::current();
+    crate::wire::receive_fds(Vec::new());
     match serve_inner(control) {
         Ok(handover) => handover,
         Err(err) => {
@@ -338,22 +465,14 @@ pub(crate) fn serve(control: OwnedFd) -> Handover {
 }
 
 fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
-    let (wake_r, wake_w) = sys::pipe(true)?;
-    SIGCHLD_PIPE.store(wake_w.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
-    let handler = SigAction::new(
-        SigHandler::Handler(on_sigchld),
-        SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP,
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only calls async-signal-safe functions (see `on_sigchld`).
-    unsafe { sigaction(Signal::SIGCHLD, &handler) }?;
+    let exits = child_exits::ChildExits::new()?;
 
     // Each running child's status socket, by pid.
     let mut children: HashMap<i32, OwnedFd> = HashMap::new();
     loop {
         let mut fds = [
             nix::poll::PollFd::new(control.as_fd(), nix::poll::PollFlags::POLLIN),
-            nix::poll::PollFd::new(wake_r.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(exits.fd(), nix::poll::PollFlags::POLLIN),
         ];
         match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
             Ok(_) => {}
@@ -377,17 +496,14 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
                 // does before returning is listed at the `Child` arm.
                 match unsafe { fork() } {
                     Ok(ForkResult::Child) => {
-                        // Back to a plain process: default SIGCHLD, and no descriptor of the
-                        // server's. Its stdin is the server's, already `/dev/null` (see
-                        // `spawn::spawn_program`), so it is not opened again.
-                        let default =
-                            SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-                        // SAFETY: restoring the default disposition.
-                        let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
+                        // Back to a plain process: SIGCHLD as before the server, and no
+                        // descriptor of the server's. Its stdin is the server's, already
+                        // `/dev/null` (see `spawn::spawn_program`), so it is not opened again.
+                        exits.leave();
                         // The status socket is the server's: the child's exit code is reported
                         // after the server has reaped it, so `join` returns once the child is
                         // gone, descriptors and all, as in CPython.
-                        drop((control, wake_r, wake_w, status));
+                        drop((control, status));
                         children.clear(); // closes the other children's status sockets
                         return Ok(Handover::forkserver(prep, handed));
                     }
@@ -405,16 +521,9 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
             }
         }
         // A child that ended before it was in the table is reaped too: its SIGCHLD leaves the
-        // pipe readable until it is drained here, after the insertion.
+        // descriptor readable until it is drained here, after the insertion.
         if wake_ready {
-            let mut sink = [0u8; 64];
-            // A short read emptied the pipe; a SIGCHLD after it makes the pipe readable again.
-            loop {
-                match nix::unistd::read(wake_r.as_raw_fd(), &mut sink) {
-                    Ok(n) if n == sink.len() => {}
-                    _ => break,
-                }
-            }
+            exits.drain();
             reap(&mut children);
         }
     }

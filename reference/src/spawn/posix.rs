@@ -71,6 +71,9 @@ pub(crate) fn spawn_program(bootstrap: &str, fds: &[RawFd]) -> Result<Pid> {
     envp.push(cstring(
         format!("{}={bootstrap}", bootstrap::ENV).as_bytes(),
     )?);
+    if bootstrap.split(' ').any(|word| word == bootstrap::BIND_NOW) {
+        envp.push(cstring(b"LD_BIND_NOW=1")?);
+    }
 
     // Move the descriptors above the range they go to, so no dup2 is a no-op that would leave
     // FD_CLOEXEC set. These copies are close-on-exec and closed again when this returns.
