@@ -19,7 +19,9 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
     let entry = bootstrap::entry_for_children();
     let mut fds = vec![child_end.as_raw_fd()];
     fds.extend(&prepared.fds);
-    let pid = spawn_program(&bootstrap::spawn_value(entry, prepared.fds.len()), &fds)?;
+    // The last handed descriptor: the program's resource tracker (`bootstrap::take_over`).
+    fds.push(crate::resource_tracker::fd()?);
+    let pid = spawn_program(&bootstrap::spawn_value(entry, fds.len() - 1), &fds)?;
     drop(child_end);
     // A child that died before reading shows up in its exit code; the write error adds nothing.
     let _ = sys::write_frame(parent_end.as_fd(), &prepared.bytes);
