@@ -30,13 +30,14 @@
 //!   of the program has gone, and never before: under `fork` that includes every live fork child
 //!   (and its own fork children), even when the main process was killed.
 //! * **At exit.** The main process, after joining its children (the exit function), closes its
-//!   copy of the connection and waits for the tracker to exit, at most [`EXIT_WAIT`] (CPython
-//!   3.14 waits 1 s, gh-146313), then reaps it, so the warning is out and nothing of the
-//!   program is left when it has exited. The wait ends when the tracker's fd 4 closes: the pipe's
-//!   read end, kept by the main process, reaches end-of-file. A process the main process does not
-//!   know of that still holds the connection (a grandchild orphaned by a killed child, a raw
-//!   `fork`) keeps the tracker alive after the wait; it then finishes after that process, as
-//!   an orphan. Children never close the tracker; they just exit.
+//!   copy of the connection and waits for the tracker to exit, at most [`EXIT_WAIT`] (as CPython
+//!   3.13.18 and 3.14.10 do, gh-146313; 3.8.18 to 3.13.0 do not wait), then reaps it, so the
+//!   warning is out and nothing of the program is left when it has exited. The wait ends when
+//!   the tracker's fd 4 closes: the pipe's read end, kept by the main process, reaches
+//!   end-of-file. A process the main process does not know of that still holds the connection
+//!   (a grandchild orphaned by a killed child, a raw `fork`) keeps the tracker alive after the
+//!   wait; it then finishes after that process, as an orphan. Children never close the tracker;
+//!   they just exit.
 //! * **Signals.** The tracker ignores `SIGINT` and `SIGTERM` (as CPython's does), so a Ctrl-C to
 //!   the process group does not stop it before it has cleaned up; it still ends with the program,
 //!   through end-of-file.
@@ -238,6 +239,12 @@ pub(crate) fn serve(conn: OwnedFd) -> ! {
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
+    }
+    // Nothing is printed on stdout: let it go (as CPython's tracker closes it), so that a reader
+    // of the program's stdout does not wait for the tracker's end. stderr stays, for the warning.
+    if let Some(null) = sys::open_dev_null() {
+        // SAFETY: dup2 of a descriptor this process owns onto 1, which nothing here uses.
+        unsafe { libc::dup2(null.as_raw_fd(), 1) };
     }
     let mut names = BTreeSet::new();
     let mut pending = Vec::new();

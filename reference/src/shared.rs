@@ -446,6 +446,7 @@ impl SharedMemory {
     /// let shm = multiprocessing::shared::SharedMemory::create(4096)?;
     /// assert!(shm.name().starts_with("psm_"));
     /// assert_eq!(shm.size(), 4096);
+    /// shm.unlink()?; // else the resource tracker does it at the program's end, with a warning
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn create(size: usize) -> Result<SharedMemory> {
@@ -466,6 +467,7 @@ impl SharedMemory {
     ///     SharedMemory::create_named(&name, 8),
     ///     Err(multiprocessing::Error::AlreadyExists { .. })
     /// ));
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn create_named(name: &str, size: usize) -> Result<SharedMemory> {
@@ -599,6 +601,7 @@ impl SharedMemory {
     /// let shm = multiprocessing::shared::SharedMemory::create(8)?;
     /// assert!(shm.is_owner());
     /// assert!(!multiprocessing::shared::SharedMemory::attach(shm.name())?.is_owner());
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn is_owner(&self) -> bool {
@@ -623,6 +626,7 @@ impl SharedMemory {
     /// shm.write_at(0, &[1, 2, 3, 4])?;
     /// // SAFETY: no other process knows this segment yet.
     /// assert_eq!(unsafe { shm.as_slice() }, &[1, 2, 3, 4]);
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub unsafe fn as_slice(&self) -> &[u8] {
@@ -644,6 +648,7 @@ impl SharedMemory {
     /// let mut buf = [0u8; 4];
     /// shm.read_at(0, &mut buf)?;
     /// assert_eq!(&buf, b"abcd");
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {

@@ -1,5 +1,6 @@
 //! `spawn` on Unix: `posix_spawn` of this executable, with the preparation data on a socket at
-//! descriptor 3 and the handed descriptors at 4, 5, ...
+//! descriptor 3 and the handed descriptors at 4, 5, ...: the arguments' IPC objects, then the
+//! program's resource tracker connection, always last.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
