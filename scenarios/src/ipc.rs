@@ -763,10 +763,10 @@ fn shared_memory_attach_by_name(method: &str) {
 }
 
 #[multiprocessing::target]
-fn attach_and_read(name: String) {
+fn attach_and_read(name: String, len: usize) {
     match SharedMemory::attach(&name) {
         Ok(shm) => {
-            say!("child attach: ok, reads {}", read_text(&shm, 2));
+            say!("child attach: ok, reads {}", read_text(&shm, len));
             shm.close();
         }
         Err(err) => say!("child attach: {}", err.kind()),
@@ -787,7 +787,7 @@ fn shared_memory_unlinked_not_found(method: &str) {
             shm.close();
             say!("parent unlinked the segment");
         }
-        let p = ctx.process(attach_and_read, (name.clone(),));
+        let p = ctx.process(attach_and_read, (name.clone(), 2usize));
         p.start().unwrap();
         p.join().unwrap();
         say!("{when}: exitcode {}", exitcode(&p));
@@ -858,10 +858,15 @@ fn create_reply(request_name: String, names: Queue<String>) {
     let mut size = [0u8; 1];
     request.read_at(0, &mut size).unwrap();
     request.close();
-    let reply = SharedMemory::create(usize::from(size[0])).unwrap();
-    reply.write_at(0, b"kept!").unwrap();
-    names.put(reply.name().to_owned()).unwrap();
-    reply.close();
+    create_write_send(usize::from(size[0]), b"kept!", &names);
+}
+
+/// Creates a segment, writes `text` into it, puts its name on `names`, and closes it.
+fn create_write_send(size: usize, text: &[u8], names: &Queue<String>) {
+    let shm = SharedMemory::create(size).unwrap();
+    shm.write_at(0, text).unwrap();
+    names.put(shm.name().to_owned()).unwrap();
+    shm.close();
 }
 
 fn shared_memory_outlives_creator(method: &str) {
@@ -894,17 +899,6 @@ fn shared_memory_outlives_creator(method: &str) {
     );
 }
 
-#[multiprocessing::target]
-fn attach_and_read_four(name: String) {
-    match SharedMemory::attach(&name) {
-        Ok(shm) => {
-            say!("child attach: ok, reads {}", read_text(&shm, 4));
-            shm.close();
-        }
-        Err(err) => say!("child attach: {}", err.kind()),
-    }
-}
-
 fn shared_memory_close_keeps_segment(method: &str) {
     main_guard();
     let ctx = ctx(method);
@@ -916,7 +910,7 @@ fn shared_memory_close_keeps_segment(method: &str) {
     let again = SharedMemory::attach(&name).unwrap();
     say!("attach after close: ok, reads {}", read_text(&again, 4));
     again.close();
-    let p = ctx.process(attach_and_read_four, (name.clone(),));
+    let p = ctx.process(attach_and_read, (name.clone(), 4usize));
     p.start().unwrap();
     p.join().unwrap();
     say!("exitcode: {}", exitcode(&p));
@@ -931,10 +925,7 @@ fn shared_memory_close_keeps_segment(method: &str) {
 
 #[multiprocessing::target]
 fn create_and_leave(names: Queue<String>) {
-    let shm = SharedMemory::create(16).unwrap();
-    shm.write_at(0, b"left").unwrap();
-    names.put(shm.name().to_owned()).unwrap();
-    shm.close();
+    create_write_send(16, b"left", &names);
 }
 
 fn shared_memory_cleaned_at_exit(method: &str) {
