@@ -383,6 +383,13 @@ fn take_over(handover: Handover) -> ! {
     std::mem::forget(data);
     #[cfg(unix)]
     {
+        let mut fds = fds;
+        // The last handed descriptor is the program's resource tracker (see `spawn/posix.rs`,
+        // `forkserver.rs`); the others are the arguments'.
+        if let Some(tracker) = fds.pop() {
+            let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&tracker), true);
+            crate::resource_tracker::inherit(tracker);
+        }
         for fd in &fds {
             // Close-on-exec, as every descriptor the crate owns.
             let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(fd), true);

@@ -23,13 +23,13 @@ extern "C" fn at_exit() {
     let _ = std::panic::catch_unwind(exit_function);
 }
 
-/// Terminates daemonic children, joins the others, stops the forkserver, then says goodbye to
-/// the resource tracker.
+/// Terminates daemonic children, joins the others, stops the forkserver, then (in the process
+/// that started it) ends the resource tracker.
 pub(crate) fn exit_function() {
     stop_children();
-    // Hook for the resource tracker (resource_tracker.rs), last, once the children that may
-    // share it have ended: it unlinks the segments this process still has registered, and the
-    // process that started it reaps it.
+    // Hook for the resource tracker (resource_tracker.rs), last, once the children that share
+    // it have ended: the process that started it closes its connection and reaps it once it has
+    // unlinked what the program left registered.
     #[cfg(unix)]
     crate::resource_tracker::shutdown();
 }

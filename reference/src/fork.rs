@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::popen::{Popen, Reaper};
 use crate::process::{self, ProcessShared};
 use crate::target::BoundTarget;
-use crate::{bootstrap, context, exit, forkserver, sys};
+use crate::{bootstrap, context, exit, forkserver, resource_tracker, sys};
 
 /// CPython 3.12's wording (`DeprecationWarning` from `os.fork()`).
 pub(crate) fn multithreaded_warning(pid: u32) -> String {
@@ -39,6 +39,10 @@ pub(crate) fn start(
     daemon: bool,
 ) -> Result<Popen, (Box<dyn BoundTarget>, Error)> {
     warn_if_multithreaded();
+    // The program's resource tracker, started now if need be, so the child shares it.
+    if let Err(err) = resource_tracker::ensure_running() {
+        return Err((bound, err));
+    }
     let (sentinel_r, sentinel_w) = match sys::pipe(false) {
         Ok(pair) => pair,
         Err(err) => return Err((bound, Error::os("pipe", err))),
@@ -53,6 +57,7 @@ pub(crate) fn start(
     // A fork child's default becomes `fork`, as CPython's `_bootstrap` forces it.
     let mut default = context::lock_for_fork();
     let mut server = forkserver::lock_for_fork();
+    let tracker = resource_tracker::lock_for_fork();
     // Everything the child will need is allocated now, before fork().
     let child_state = this.for_child(shared, name, daemon);
 
@@ -61,7 +66,7 @@ pub(crate) fn start(
     match unsafe { fork() } {
         Err(errno) => Err((bound, Error::os("fork", errno))),
         Ok(ForkResult::Parent { child }) => {
-            drop((server, default, this));
+            drop((tracker, server, default, this));
             drop((sentinel_w, dev_null));
             Ok(Popen::new(child, sentinel_r, Reaper::Parent))
         }
@@ -77,7 +82,7 @@ pub(crate) fn start(
             forkserver::forget_in_fork_child(&mut server); // close() of the parent's control fd
             std::mem::forget(std::mem::replace(&mut *this, child_state));
             *default = Some(context::StartMethod::Fork); // a plain store
-            drop((server, default, this));
+            drop((tracker, server, default, this));
             bootstrap::mark_started_by_fork();
 
             // From here on the user's target runs. It is not bound by async-signal-safety: that

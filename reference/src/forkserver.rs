@@ -124,6 +124,8 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
         let server = slot.as_ref().expect("just set");
         let mut fds = vec![status_for_server.as_raw_fd()];
         fds.extend(&prepared.fds);
+        // The last handed descriptor: the program's resource tracker (`bootstrap::take_over`).
+        fds.push(crate::resource_tracker::fd()?);
         if let Err(err) = send_request(server.control.as_fd(), &prepared.bytes, &fds) {
             return Err(forget_if_gone(&mut slot)
                 .unwrap_or_else(|| Error::os("sending a request to the forkserver", err)));

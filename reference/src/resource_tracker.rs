@@ -1,43 +1,59 @@
-//! The resource tracker (CPython's `multiprocessing.resource_tracker`): a helper process that
-//! unlinks the named shared-memory segments a process created and could not unlink itself
-//! because it died (`SIGKILL`, `abort`, `panic = "abort"`).
+//! The resource tracker (CPython's `multiprocessing.resource_tracker`): one helper process per
+//! program that unlinks the named shared-memory segments still registered when the last process
+//! of the program has gone.
 //!
 //! # Design
 //!
-//! * **Started on first use.** The first [`register`] in a process starts the tracker the way a
-//!   `spawn` child starts: this program is executed again with the bootstrap environment variable
-//!   set to [`BOOTSTRAP_VALUE`] and one end of a socket pair at fd 3. The bootstrap hook sees the
-//!   value and runs [`serve`] before `main`; it never returns. Like every descriptor the crate
-//!   creates, the socket is close-on-exec, and `spawn` children and the forkserver are handed
-//!   only the descriptors they need, so only this process holds its end.
-//! * **One connection per process.** The tracker keeps, for each connection, the names
-//!   registered over it. A `fork` child inherits its parent's connection; on its first
-//!   `register` it opens its own by sending one end of a new socket pair over the inherited one
-//!   (`SCM_RIGHTS`), so the segments it creates are tied to *its* life. A `spawn` or
-//!   `forkserver` child, which inherits nothing, starts a tracker of its own.
-//! * **Reclaiming.** When a connection reaches end-of-file (every process holding it has exited,
-//!   however it died), the tracker unlinks the names still registered on it, with a warning like
-//!   CPython's ("leaked shared_memory objects"). A segment unlinked normally (by its creator's
-//!   drop or `unlink`) is unregistered first, so it is not touched again.
-//! * **Lifetime.** The tracker exits when its last connection closes, so it never outlives the
-//!   processes that use it. At a normal exit (the crate's exit function, main process and
-//!   children alike) a process says goodbye: the tracker unlinks what is left on that connection
-//!   and answers whether it is exiting; the process that started it then reaps it, so nothing of
-//!   the program (process or segment) is left when it has exited.
+//! * **One per program.** The main process starts it, at its first `SharedMemory` or its first
+//!   `start()` of a child (any start method), whichever comes first: this program is executed
+//!   again with the bootstrap environment variable set to [`BOOTSTRAP_VALUE`], the read end of
+//!   a socket pair at fd 3 and the write end of a pipe at fd 4. The bootstrap hook sees the value
+//!   and runs [`serve`] before `main`; it never returns.
+//! * **One connection, shared.** Every process of the program holds the other end of the socket
+//!   pair, the *connection*: a `fork` child inherits it, a `spawn` or `forkserver` child is handed
+//!   it as the last of its handed descriptors (`spawn/posix.rs`, `forkserver.rs`, taken in
+//!   `bootstrap::take_over` by [`inherit`]). CPython does the same (`resource_tracker.getfd()`),
+//!   except that its `fork` children share the tracker only if the parent started it before the
+//!   fork; here the parent starts it at its first `start()`, so they always do. The forkserver
+//!   itself never holds the connection: each request carries it, and the server closes its copy
+//!   once it has forked.
+//! * **Registering.** `SharedMemory::create` registers the name and `unlink` unregisters it, in
+//!   any process: the tracker keeps one set of names for the program. `close()` and dropping a
+//!   handle do neither, so a segment lives until someone unlinks it or the program ends, as in
+//!   CPython. (CPython also registers a segment that a process *attaches* to, so a program
+//!   unlinks at its end another program's segment it attached to, unless it passes
+//!   `track=False`, new in 3.13; the reference registers only what the program created.)
+//! * **Reclaiming.** When the connection reaches end-of-file, every process that held it has
+//!   exited, however it died (`SIGKILL` included). The tracker then unlinks the names still
+//!   registered, with a warning on stderr like CPython's ("There appear to be N leaked
+//!   shared_memory objects to clean up at shutdown"), and exits. So it ends when the last process
+//!   of the program has gone, and never before: under `fork` that includes every live fork child
+//!   (and its own fork children), even when the main process was killed.
+//! * **At exit.** The main process, after joining its children (the exit function), closes its
+//!   copy of the connection and waits for the tracker to exit, at most [`EXIT_WAIT`] (as CPython
+//!   3.13.18 and 3.14.10 do, gh-146313; 3.8.18 to 3.13.0 do not wait), then reaps it, so the
+//!   warning is out and nothing of the program is left when it has exited. The wait ends when
+//!   the tracker's fd 4 closes: the pipe's read end, kept by the main process, reaches
+//!   end-of-file. A process the main process does not know of that still holds the connection
+//!   (a grandchild orphaned by a killed child, a raw `fork`) keeps the tracker alive after the
+//!   wait; it then finishes after that process, as an orphan. Children never close the tracker;
+//!   they just exit.
 //! * **Signals.** The tracker ignores `SIGINT` and `SIGTERM` (as CPython's does), so a Ctrl-C to
-//!   the process group does not stop it before it has cleaned up after the others; it still ends
-//!   with them, through end-of-file.
+//!   the process group does not stop it before it has cleaned up; it still ends with the program,
+//!   through end-of-file.
+//! * **A tracker that died** (killed by someone): the next `register` that cannot write starts
+//!   another one, owned by the process that noticed, as CPython relaunches it.
 //!
 //! Messages are `[kind, len_lo, len_hi, name...]`, each sent with one `send` (atomic on an
-//! `AF_UNIX` stream socket for so few bytes, so processes sharing a connection never interleave
-//! them): `R` register, `U` unregister, `C` a new connection (its descriptor attached), `B`
-//! goodbye, answered by one byte, `x` (the tracker is exiting) or `s` (it stays).
+//! `AF_UNIX` stream socket for so few bytes, so processes sharing the connection never
+//! interleave them): `R` register, `U` unregister.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
@@ -46,20 +62,38 @@ use crate::{exit, spawn, sys};
 /// The value of the bootstrap environment variable that makes a process the tracker.
 pub(crate) const BOOTSTRAP_VALUE: &str = "resource_tracker";
 
-/// This process's connection to a tracker.
-struct Client {
+/// How long the main process waits at exit for the tracker to finish (see the module docs).
+pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(1);
+
+/// This process's view of the program's tracker.
+pub(crate) struct Client {
+    /// The connection, shared by every process of the program.
     conn: OwnedFd,
-    /// The process that opened `conn`; a `fork` child sees its parent's here.
-    owner: u32,
-    /// The tracker's pid, if `owner` started it (and so must reap it).
-    tracker: Option<Pid>,
+    /// Set in the process that started the tracker (inherited, and ignored, by its `fork`
+    /// children).
+    started: Option<Started>,
 }
 
-/// The client state. Held only for a send (and, at exit, a one-byte answer).
+struct Started {
+    /// The process that started the tracker, and so must reap it.
+    owner: u32,
+    pid: Pid,
+    /// The read end of a pipe whose write end only the tracker holds: end-of-file once it has
+    /// exited.
+    done: OwnedFd,
+}
+
+/// The client state. Held only for a send.
 static CLIENT: Mutex<Option<Client>> = Mutex::new(None);
 
 fn client() -> MutexGuard<'static, Option<Client>> {
     CLIENT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Locks the client state across `fork()` (see `fork::start`), so a `fork` child never inherits
+/// it locked by another thread.
+pub(crate) fn lock_for_fork() -> MutexGuard<'static, Option<Client>> {
+    client()
 }
 
 fn message(kind: u8, name: &str) -> Result<Vec<u8>> {
@@ -72,8 +106,39 @@ fn message(kind: u8, name: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Records that this process created the segment `name` (with its leading `/`): the tracker
-/// unlinks it if this process ends without [`unregister`]ing it.
+/// This process's connection, starting the tracker if the program has none yet.
+fn connection(slot: &mut Option<Client>) -> Result<BorrowedFd<'_>> {
+    if slot.is_none() {
+        *slot = Some(start()?);
+    }
+    slot.as_ref()
+        .map(|client| client.conn.as_fd())
+        .ok_or_else(|| Error::os("the resource tracker", io::Error::other("no connection")))
+}
+
+/// Makes sure the program has a tracker and this process a connection to it: called before a
+/// `fork` (the child inherits the connection).
+pub(crate) fn ensure_running() -> Result<()> {
+    connection(&mut client()).map(|_| ())
+}
+
+/// The connection, to hand to a `spawn` or `forkserver` child (as the last of its handed
+/// descriptors), starting the tracker if needed. The descriptor stays open as long as this
+/// process runs.
+pub(crate) fn fd() -> Result<RawFd> {
+    connection(&mut client()).map(|fd| fd.as_raw_fd())
+}
+
+/// In a `spawn` or `forkserver` child: `conn` is the connection its parent handed it.
+pub(crate) fn inherit(conn: OwnedFd) {
+    *client() = Some(Client {
+        conn,
+        started: None,
+    });
+}
+
+/// Records that this program created the segment `name` (with its leading `/`): the tracker
+/// unlinks it at the program's end unless it is [`unregister`]ed first.
 pub(crate) fn register(name: &str) -> Result<()> {
     let bytes = message(b'R', name)?;
     let mut slot = client();
@@ -81,8 +146,17 @@ pub(crate) fn register(name: &str) -> Result<()> {
     if sys::write_all(conn, &bytes).is_ok() {
         return Ok(());
     }
-    // The tracker is gone (killed by someone?): start another one and try once more.
-    *slot = Some(start()?);
+    // The tracker is gone (killed by someone?): start another one and try once more. The old
+    // one, if this process started it, is reaped now.
+    if let Some(Client {
+        started: Some(started),
+        ..
+    }) = slot.take()
+    {
+        if started.owner == std::process::id() {
+            let _ = nix::sys::wait::waitpid(started.pid, None);
+        }
+    }
     let conn = connection(&mut slot)?;
     sys::write_all(conn, &bytes).map_err(|e| Error::os("registering with the resource tracker", e))
 }
@@ -99,292 +173,160 @@ pub(crate) fn unregister(name: &str) {
     }
 }
 
-/// This process's own connection: opened over the inherited one in a `fork` child, or to a new
-/// tracker.
-fn connection(slot: &mut Option<Client>) -> Result<BorrowedFd<'_>> {
-    let me = std::process::id();
-    let own = slot.as_ref().is_some_and(|client| client.owner == me);
-    if !own {
-        let inherited = slot.take();
-        let opened = inherited.and_then(|client| open_over(&client.conn).ok());
-        *slot = Some(match opened {
-            Some(conn) => Client {
-                conn,
-                owner: me,
-                tracker: None,
-            },
-            None => start()?,
-        });
-    }
-    slot.as_ref()
-        .map(|client| client.conn.as_fd())
-        .ok_or_else(|| Error::os("the resource tracker", io::Error::other("no connection")))
-}
-
-/// Opens a new connection by sending one end of a socket pair over `existing`.
-fn open_over(existing: &OwnedFd) -> io::Result<OwnedFd> {
-    let (mine, theirs) = sys::socketpair()?;
-    let header = [b'C', 0, 0];
-    let fds = [theirs.as_raw_fd()];
-    let rights = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(&header)];
-    loop {
-        match sendmsg::<()>(existing.as_raw_fd(), &iov, &rights, no_sigpipe(), None) {
-            Ok(3) => return Ok(mine),
-            Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(errno.into()),
-        }
-    }
-}
-
-/// Starts a tracker for this process.
+/// Starts a tracker for this program.
 fn start() -> Result<Client> {
     let (mine, theirs) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
-    let pid = spawn::spawn_program(BOOTSTRAP_VALUE, &[theirs.as_raw_fd()])?;
-    drop(theirs);
-    // Say goodbye and reap the tracker at exit (the exit function calls `shutdown`).
+    let (done, done_for_tracker) = sys::pipe(false).map_err(|e| Error::os("pipe", e))?;
+    let pid = spawn::spawn_program(
+        BOOTSTRAP_VALUE,
+        &[theirs.as_raw_fd(), done_for_tracker.as_raw_fd()],
+    )?;
+    drop((theirs, done_for_tracker));
+    // Close the connection and reap the tracker at exit (the exit function calls `shutdown`).
     exit::register();
     Ok(Client {
         conn: mine,
-        owner: std::process::id(),
-        tracker: Some(pid),
+        started: Some(Started {
+            owner: std::process::id(),
+            pid,
+            done,
+        }),
     })
 }
 
-/// At exit: says goodbye, so the tracker unlinks what this process left registered now rather
-/// than after the process has gone, and reaps the tracker if it exits and this process started
-/// it. Called by the exit function, after the children have been joined.
+/// At exit of the process that started the tracker, after its children have been joined:
+/// closes its connection, waits (at most [`EXIT_WAIT`]) for the tracker to unlink what is left
+/// and exit, and reaps it. Does nothing in other processes: their connection closes when they
+/// exit.
 pub(crate) fn shutdown() {
     let mut slot = match CLIENT.try_lock() {
         Ok(slot) => slot,
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        // Another thread is sending: leave it; end-of-file will do the cleanup instead.
+        // Another thread is sending: leave it; end-of-file will do the cleanup anyway.
         Err(TryLockError::WouldBlock) => return,
     };
-    // Only this process's own connection: a `fork` child leaves its parent's alone.
-    let Some(client) = slot.take_if(|client| client.owner == std::process::id()) else {
+    let me = std::process::id();
+    let Some(client) = slot.take_if(|client| {
+        client
+            .started
+            .as_ref()
+            .is_some_and(|started| started.owner == me)
+    }) else {
         return;
     };
-    let Ok(goodbye) = message(b'B', "") else {
+    drop(slot);
+    let Client {
+        conn,
+        started: Some(started),
+    } = client
+    else {
         return;
     };
-    if sys::write_all(client.conn.as_fd(), &goodbye).is_err() {
-        return;
+    drop(conn); // end-of-file, once no other process holds it
+    if sys::wait_readable(started.done.as_fd(), Some(EXIT_WAIT)).unwrap_or(false) {
+        let _ = nix::sys::wait::waitpid(started.pid, None);
     }
-    let mut answer = [0u8; 1];
-    let exiting =
-        matches!(sys::read_exact(client.conn.as_fd(), &mut answer), Ok(true)) && answer[0] == b'x';
-    drop(client.conn);
-    if let (true, Some(pid)) = (exiting, client.tracker) {
-        let _ = nix::sys::wait::waitpid(pid, None);
-    }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn no_sigpipe() -> MsgFlags {
-    MsgFlags::MSG_NOSIGNAL
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn no_sigpipe() -> MsgFlags {
-    MsgFlags::empty()
 }
 
 // ---------------------------------------------------------------------------------------------
 // The tracker process.
 
-/// One connection, as the tracker sees it.
-struct Connection {
-    fd: OwnedFd,
-    /// Bytes received and not yet parsed.
-    pending: Vec<u8>,
-    /// Descriptors received and not yet claimed by a `C` message.
-    fds: Vec<OwnedFd>,
-    /// The names registered over this connection.
-    names: Vec<String>,
-}
-
-impl Connection {
-    fn new(fd: OwnedFd) -> Connection {
-        Connection {
-            fd,
-            pending: Vec::new(),
-            fds: Vec::new(),
-            names: Vec::new(),
-        }
-    }
-}
-
-/// The tracker's main loop, run by the bootstrap hook before `main`. Never returns.
-pub(crate) fn serve(first: OwnedFd) -> ! {
+/// The tracker's main loop, run by the bootstrap hook before `main`, with the connection at
+/// fd 3 (`conn`). Never returns. Fd 4, the write end of the "done" pipe, is left open until the
+/// process exits: that is how the starting process sees the end.
+pub(crate) fn serve(conn: OwnedFd) -> ! {
     // SAFETY: setting signal dispositions to "ignore" in this single-threaded process.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
     }
-    let mut connections = vec![Connection::new(first)];
-    while !connections.is_empty() {
-        let ready = match poll(&connections) {
-            Ok(ready) => ready,
+    // Nothing is printed on stdout: let it go (as CPython's tracker closes it), so that a reader
+    // of the program's stdout does not wait for the tracker's end. stderr stays, for the warning.
+    if let Some(null) = sys::open_dev_null() {
+        // SAFETY: dup2 of a descriptor this process owns onto 1, which nothing here uses.
+        unsafe { libc::dup2(null.as_raw_fd(), 1) };
+    }
+    let mut names = BTreeSet::new();
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match nix::unistd::read(conn.as_raw_fd(), &mut buf) {
+            Ok(0) => break, // end of file: every process of the program has gone
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
             Err(err) => {
-                eprintln!("multiprocessing resource_tracker: poll failed: {err}");
+                eprintln!("multiprocessing resource_tracker: read failed: {err}");
                 break;
             }
         };
-        // From the last, so that removing one does not shift the others.
-        for index in ready.into_iter().rev() {
-            let (open, added) = receive(&mut connections, index);
-            if !open {
-                let gone = connections.swap_remove(index);
-                unlink_leftovers(gone.names);
+        pending.extend_from_slice(&buf[..n]);
+        let mut used = 0;
+        while let Some((kind, name, len)) = parse(&pending[used..]) {
+            match kind {
+                b'R' => {
+                    names.insert(name);
+                }
+                b'U' => {
+                    names.remove(&name);
+                }
+                _ => {} // unknown: ignore
             }
-            connections.extend(added.into_iter().map(Connection::new));
+            used += len;
         }
+        pending.drain(..used);
     }
-    // Whatever remains registered is unlinked by now; nothing to flush.
-    // SAFETY: ending the tracker is the intent.
+    unlink_leftovers(&names);
+    // SAFETY: ending the tracker is the intent; nothing is left to flush (stderr is unbuffered).
     unsafe { libc::_exit(0) }
 }
 
-/// The indices of the connections with something to read (or closed).
-fn poll(connections: &[Connection]) -> io::Result<Vec<usize>> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout};
-    loop {
-        let mut fds: Vec<PollFd<'_>> = connections
-            .iter()
-            .map(|c| PollFd::new(c.fd.as_fd(), PollFlags::POLLIN))
-            .collect();
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {
-                return Ok(fds
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|(i, _)| i)
-                    .collect())
-            }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(errno.into()),
-        }
-    }
+/// One complete message at the start of `bytes`: its kind, name and length in bytes.
+fn parse(bytes: &[u8]) -> Option<(u8, String, usize)> {
+    let (&kind, rest) = bytes.split_first()?;
+    let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+    let name = rest.get(2..2 + len)?;
+    Some((kind, String::from_utf8_lossy(name).into_owned(), 3 + len))
 }
 
-/// Reads what connection `index` has and acts on each complete message. Returns whether it is
-/// still open, and the connections opened over it.
-fn receive(connections: &mut [Connection], index: usize) -> (bool, Vec<OwnedFd>) {
-    let mut buf = [0u8; 4096];
-    let mut cmsg = nix::cmsg_space!([RawFd; 16]);
-    let connection = &mut connections[index];
-    let received = loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            connection.fd.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            cloexec_flag(),
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break None,
-            Ok(msg) => {
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for message in cmsgs {
-                        if let ControlMessageOwned::ScmRights(fds) = message {
-                            // SAFETY: SCM_RIGHTS just installed these descriptors in this
-                            // process; nothing else owns them.
-                            connection.fds.extend(
-                                fds.into_iter()
-                                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                            );
-                        }
-                    }
-                }
-                break Some(msg.bytes);
-            }
-        }
-    };
-    let Some(n) = received.filter(|&n| n > 0) else {
-        return (false, Vec::new()); // end of file: the processes on it are gone
-    };
-    connection.pending.extend_from_slice(&buf[..n]);
-
-    let mut added = Vec::new();
-    let mut unregistered = Vec::new();
-    let mut open = true;
-    loop {
-        let pending = &connection.pending;
-        if pending.len() < 3 {
-            break;
-        }
-        let (kind, len) = (
-            pending[0],
-            u16::from_le_bytes([pending[1], pending[2]]) as usize,
-        );
-        let Some(name) = pending.get(3..3 + len) else {
-            break;
-        };
-        let name = String::from_utf8_lossy(name).into_owned();
-        connection.pending.drain(..3 + len);
-        match kind {
-            b'R' => connection.names.push(name),
-            b'U' => match connection.names.iter().position(|n| *n == name) {
-                Some(at) => {
-                    connection.names.swap_remove(at);
-                }
-                None => unregistered.push(name),
-            },
-            b'C' if !connection.fds.is_empty() => added.push(connection.fds.remove(0)),
-            b'B' => {
-                unlink_leftovers(std::mem::take(&mut connection.names));
-                open = false;
-                break;
-            }
-            _ => {} // unknown: ignore
-        }
-    }
-    let goodbye = !open;
-    // Any process may unlink a segment: a name not registered here is forgotten where it is.
-    for name in unregistered {
-        for connection in connections.iter_mut() {
-            if let Some(at) = connection.names.iter().position(|n| *n == name) {
-                connection.names.swap_remove(at);
-                break;
-            }
-        }
-    }
-    if goodbye {
-        // Exiting if this was the last connection and none was just opened.
-        let last = connections.len() == 1 && added.is_empty();
-        let answer = if last { b"x" } else { b"s" };
-        let _ = sys::write_all(connections[index].fd.as_fd(), answer);
-    }
-    (open, added)
-}
-
-/// Unlinks the names a process left registered when it went away.
-fn unlink_leftovers(names: Vec<String>) {
+/// Unlinks the names left registered when the program ended, warning as CPython 3.13+ does.
+fn unlink_leftovers(names: &BTreeSet<String>) {
     if names.is_empty() {
         return;
     }
+    let listed: Vec<String> = names.iter().map(|name| format!("'{name}'")).collect();
     eprintln!(
-        "multiprocessing resource_tracker: there appear to be {} leaked shared_memory objects \
-         to clean up at shutdown: {names:?}",
-        names.len()
+        "multiprocessing: UserWarning: resource_tracker: There appear to be {} leaked \
+         shared_memory objects to clean up at shutdown: {{{}}}",
+        names.len(),
+        listed.join(", ")
     );
     for name in names {
-        if let Ok(path) = std::ffi::CString::new(name) {
-            // SAFETY: a NUL-terminated path.
-            unsafe { libc::shm_unlink(path.as_ptr()) };
+        let Ok(path) = std::ffi::CString::new(name.as_str()) else {
+            continue;
+        };
+        // SAFETY: a NUL-terminated path.
+        if unsafe { libc::shm_unlink(path.as_ptr()) } != 0 {
+            eprintln!(
+                "multiprocessing: UserWarning: resource_tracker: '{name}': {}",
+                io::Error::last_os_error()
+            );
         }
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn cloexec_flag() -> MsgFlags {
-    MsgFlags::MSG_CMSG_CLOEXEC
-}
+#[cfg(test)]
+mod tests {
+    use super::{message, parse};
 
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn cloexec_flag() -> MsgFlags {
-    MsgFlags::empty()
+    #[test]
+    fn messages_parse_back_one_at_a_time_and_wait_for_their_end() {
+        let mut stream = message(b'R', "/psm_1").unwrap();
+        stream.extend(message(b'U', "/psm_1").unwrap());
+        let (kind, name, len) = parse(&stream).unwrap();
+        assert_eq!((kind, name.as_str(), len), (b'R', "/psm_1", 9));
+        let (kind, name, _) = parse(&stream[len..]).unwrap();
+        assert_eq!((kind, name.as_str()), (b'U', "/psm_1"));
+        assert_eq!(parse(&stream[..len - 1]), None, "a message cut short");
+        assert_eq!(parse(&stream[..2]), None);
+    }
 }

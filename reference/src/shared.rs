@@ -5,14 +5,18 @@
 //! # Named segments
 //!
 //! A [`SharedMemory`] is a POSIX shared-memory object (`shm_open`, an entry in `/dev/shm` on
-//! Linux) that any process can attach to by name. Ownership follows Rust rather than CPython: the
-//! handle that *created* the segment owns its name, and when the creating process drops its last
-//! handle (normally, or while unwinding from a panic) the name is unlinked. [`SharedMemory::keep`]
-//! gives that up (CPython's `track=False`). A process that dies without running its destructors
-//! (`SIGKILL`, `abort`) cannot unlink: the *resource tracker* does it for it. The tracker is a
-//! helper process, started on the first `create`, that records the segments a process created
-//! and unlinks those still registered when that process (and its `fork` children) have gone. It
-//! exits when the last process using it has gone, so it never outlives the program.
+//! Linux) that any process can attach to by name. Its lifetime is CPython's: a segment lives
+//! until some process calls [`unlink`](SharedMemory::unlink), or until the program ends.
+//! Dropping a handle ([`close`](SharedMemory::close)) only unmaps it, even the creator's last
+//! one, so a worker may create a segment, send its name, and exit, and its parent then attaches
+//! by name. What nobody unlinked is unlinked when the last process of the program has gone, by
+//! the program's *resource tracker*: a helper process, started by the main process at its first
+//! `create` or its first child, shared by every process of the program, that records the
+//! segments the program created and unlinks those still registered, with a warning on stderr,
+//! once every process holding its connection has exited, however it ended (`SIGKILL`
+//! included). So nothing named outlives the program. [`SharedMemory::keep`] takes a segment off
+//! the tracker's list (CPython's `track=False`): it then outlives the program until someone
+//! unlinks it. See `resource_tracker.rs` for exactly when the tracker ends.
 //!
 //! # Typed values
 //!
@@ -335,11 +339,12 @@ const MAX_NAME: usize = 255;
 /// short enough for macOS), [`create_named`](Self::create_named) with a given one, and
 /// [`attach`](Self::attach) maps an existing one by name. Clones share one mapping.
 ///
-/// **Ownership.** The creating process owns the name: when its last handle is dropped (also
-/// while unwinding from a panic) the segment is unlinked, unless [`unlink`](Self::unlink) or
-/// [`keep`](Self::keep) was called. Handles made by `attach`, received by a child, or inherited
-/// by a `fork` child never unlink on drop. If the creator dies without unwinding (`SIGKILL`,
-/// `abort`), the resource tracker unlinks the segment (see the [module docs](self)).
+/// **Lifetime**, as in CPython: the segment lives until a process (any process, through any
+/// handle) calls [`unlink`](Self::unlink), or until the program ends, when the resource tracker
+/// unlinks what is left, with a warning (see the [module docs](self)). Dropping a handle, or
+/// [`close`](Self::close), never unlinks, not even the creator's last handle, nor when its
+/// process exits. [`keep`](Self::keep) takes the segment off the tracker's list, so it outlives
+/// the program.
 ///
 /// **Access.** The bytes are shared with other processes, which may write them at any time, so
 /// safe access copies: [`read_at`](Self::read_at) and [`write_at`](Self::write_at) (a `memcpy`).
@@ -358,7 +363,11 @@ const MAX_NAME: usize = 255;
 /// assert_eq!(&buf, b"hello");
 /// drop(other);
 /// let name = shm.name().to_owned();
-/// drop(shm); // the creator's last handle: the segment is unlinked
+/// shm.close(); // the creator's last handle: unmapped, not unlinked
+/// let again = SharedMemory::attach(&name)?;
+/// again.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// again.unlink()?; // the name is gone now
 /// assert!(matches!(
 ///     SharedMemory::attach(&name),
 ///     Err(multiprocessing::Error::NotFound { .. })
@@ -379,27 +388,10 @@ struct ShmInner {
     size: usize,
     region: Region,
     /// The pid of the process that created the segment, if this handle was made there by
-    /// `create`: a `fork` child inherits the handle but not the ownership.
+    /// `create`: a `fork` child inherits the handle but is not its creator.
     creator: Option<u32>,
-    /// `unlink` or `keep` was called: the destructor leaves the name alone. Shared with
-    /// [`CREATED`], so that `unlink` through another handle of this process releases it too.
-    released: Arc<AtomicBool>,
-}
-
-/// The segments this process created and still owns, by name, with their `released` flag:
-/// `unlink` through any handle (an attached one too) releases the creator's handle, so its
-/// destructor never unlinks a later segment that happens to get the same name.
-static CREATED: Mutex<Vec<(String, Arc<AtomicBool>)>> = Mutex::new(Vec::new());
-
-/// Marks the segment `name` this process created (if any) as released, and forgets it.
-fn release_created(name: &str) {
-    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
-    created.retain(|(created_name, released)| {
-        if created_name == name {
-            released.store(true, Ordering::Relaxed);
-        }
-        created_name != name
-    });
+    /// `unlink` or `keep` was called through this handle (or a clone).
+    released: AtomicBool,
 }
 
 impl std::fmt::Debug for SharedMemory {
@@ -454,6 +446,7 @@ impl SharedMemory {
     /// let shm = multiprocessing::shared::SharedMemory::create(4096)?;
     /// assert!(shm.name().starts_with("psm_"));
     /// assert_eq!(shm.size(), 4096);
+    /// shm.unlink()?; // else the resource tracker does it at the program's end, with a warning
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn create(size: usize) -> Result<SharedMemory> {
@@ -474,6 +467,7 @@ impl SharedMemory {
     ///     SharedMemory::create_named(&name, 8),
     ///     Err(multiprocessing::Error::AlreadyExists { .. })
     /// ));
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn create_named(name: &str, size: usize) -> Result<SharedMemory> {
@@ -525,18 +519,13 @@ impl SharedMemory {
         truncate(&fd, size).map_err(unlink_on_error)?;
         let region = Region::map(fd, size).map_err(unlink_on_error)?;
         resource_tracker::register(&format!("/{name}")).map_err(unlink_on_error)?;
-        let released = Arc::new(AtomicBool::new(false));
-        CREATED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((name.clone(), released.clone()));
         Ok(SharedMemory {
             inner: Arc::new(ShmInner {
                 name,
                 size,
                 region,
                 creator: Some(std::process::id()),
-                released,
+                released: AtomicBool::new(false),
             }),
         })
     }
@@ -588,7 +577,7 @@ impl SharedMemory {
                 size,
                 region,
                 creator: None,
-                released: Arc::new(AtomicBool::new(false)),
+                released: AtomicBool::new(false),
             }),
         })
     }
@@ -604,13 +593,15 @@ impl SharedMemory {
         self.inner.size
     }
 
-    /// Whether this handle owns the name: it was made by `create` in this very process, and
-    /// neither [`unlink`](Self::unlink) nor [`keep`](Self::keep) has been called.
+    /// Whether this handle created the segment, in this very process, and has neither
+    /// [`unlink`](Self::unlink)ed nor [`keep`](Self::keep)ed it: the creator's handle of a
+    /// segment the resource tracker will unlink at the program's end if nobody does before.
     ///
     /// ```
     /// let shm = multiprocessing::shared::SharedMemory::create(8)?;
     /// assert!(shm.is_owner());
     /// assert!(!multiprocessing::shared::SharedMemory::attach(shm.name())?.is_owner());
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn is_owner(&self) -> bool {
@@ -635,6 +626,7 @@ impl SharedMemory {
     /// shm.write_at(0, &[1, 2, 3, 4])?;
     /// // SAFETY: no other process knows this segment yet.
     /// assert_eq!(unsafe { shm.as_slice() }, &[1, 2, 3, 4]);
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub unsafe fn as_slice(&self) -> &[u8] {
@@ -656,6 +648,7 @@ impl SharedMemory {
     /// let mut buf = [0u8; 4];
     /// shm.read_at(0, &mut buf)?;
     /// assert_eq!(&buf, b"abcd");
+    /// shm.unlink()?;
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
@@ -701,10 +694,20 @@ impl SharedMemory {
         Ok(())
     }
 
-    /// Removes the name (CPython's `unlink()`): attaching by name fails from now on, while
-    /// existing mappings, in every process, stay valid until closed. [`Error::NotFound`] if the
-    /// name is already gone. Any handle may unlink; once one has, the creator's drop does not
-    /// try again.
+    /// Removes the name (CPython's `unlink()`), and takes it off the resource tracker's list:
+    /// attaching by name fails from now on, while existing mappings, in every process, stay
+    /// valid until closed. [`Error::NotFound`] if the name is already gone. Any handle, in any
+    /// process, may unlink.
+    ///
+    /// ```
+    /// use multiprocessing::{shared::SharedMemory, Error};
+    /// let shm = SharedMemory::create(8)?;
+    /// SharedMemory::attach(shm.name())?.unlink()?;
+    /// assert!(matches!(SharedMemory::attach(shm.name()), Err(Error::NotFound { .. })));
+    /// assert!(matches!(shm.unlink(), Err(Error::NotFound { .. })));
+    /// shm.write_at(0, b"mapped")?; // this handle's mapping stays valid
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
     pub fn unlink(&self) -> Result<()> {
         let path = shm_path(self.name())?;
         // SAFETY: a NUL-terminated path.
@@ -718,23 +721,32 @@ impl SharedMemory {
             });
         }
         self.inner.released.store(true, Ordering::Relaxed);
-        release_created(self.name());
         resource_tracker::unregister(&format!("/{}", self.name()));
         Ok(())
     }
 
-    /// Gives up ownership: the segment outlives this process's handles and this process
-    /// itself, and the resource tracker forgets it. Someone must [`unlink`](Self::unlink) it
-    /// (CPython's `track=False`).
+    /// Takes the segment off the resource tracker's list, so that it outlives the program
+    /// (CPython's `track=False`): someone must [`unlink`](Self::unlink) it, in this program or
+    /// another. Does nothing on a handle that is not the [owner](Self::is_owner).
+    ///
+    /// ```
+    /// use multiprocessing::shared::SharedMemory;
+    /// let shm = SharedMemory::create(8)?;
+    /// shm.keep();
+    /// assert!(!shm.is_owner());
+    /// shm.unlink()?; // only an unlink removes it now
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
     pub fn keep(&self) {
         if self.inner.is_owner() {
-            release_created(self.name());
+            self.inner.released.store(true, Ordering::Relaxed);
             resource_tracker::unregister(&format!("/{}", self.name()));
         }
     }
 
     /// Drops this handle (CPython's `close()`): the mapping goes when the last clone in this
-    /// process goes; the creator's last handle also unlinks (see [ownership](Self)).
+    /// process goes. It never unlinks, not even the creator's last handle (see
+    /// [lifetime](Self)).
     pub fn close(self) {
         drop(self);
     }
@@ -743,19 +755,6 @@ impl SharedMemory {
 impl ShmInner {
     fn is_owner(&self) -> bool {
         self.creator == Some(std::process::id()) && !self.released.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for ShmInner {
-    fn drop(&mut self) {
-        if self.is_owner() {
-            release_created(&self.name);
-            if let Ok(path) = shm_path(&self.name) {
-                // SAFETY: a NUL-terminated path.
-                unsafe { libc::shm_unlink(path.as_ptr()) };
-            }
-            resource_tracker::unregister(&format!("/{}", self.name));
-        }
     }
 }
 
@@ -782,7 +781,7 @@ impl<'de> Deserialize<'de> for SharedMemory {
                 size,
                 region,
                 creator: None,
-                released: Arc::new(AtomicBool::new(false)),
+                released: AtomicBool::new(false),
             }),
         })
     }

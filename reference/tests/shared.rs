@@ -223,22 +223,33 @@ fn names_sizes_and_errors_follow_cpython() {
         Err(Error::NotFound { .. })
     ));
     shm.write_at(0, b"still mapped").unwrap();
-    assert!(!shm.is_owner(), "unlinked: nothing left to own");
+    assert!(!again.is_owner(), "it attached");
     assert!(!entry(&name).exists());
 }
 
 #[test]
-fn the_creator_unlinks_on_drop_unless_it_keeps_the_segment() {
+fn closing_never_unlinks_and_keep_takes_a_segment_off_the_tracker() {
     let name = format!("mp_test_keep_{}", std::process::id());
     let shm = SharedMemory::create_named(&name, 10).unwrap();
+    shm.write_at(0, b"kept").unwrap();
     let clone = shm.clone();
     drop(shm);
-    assert!(entry(&name).exists(), "a clone is still alive");
-    drop(clone);
+    clone.close();
+    assert!(
+        entry(&name).exists(),
+        "the creator's last handle closed: not unlinked"
+    );
+    let attached = SharedMemory::attach(&name).unwrap();
+    let mut buf = [0u8; 4];
+    attached.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"kept");
+    attached.unlink().unwrap();
     assert!(!entry(&name).exists());
 
     let shm = SharedMemory::create_named(&name, 10).unwrap();
+    assert!(shm.is_owner());
     shm.keep();
+    assert!(!shm.is_owner());
     drop(shm);
     let attached = SharedMemory::attach(&name).unwrap();
     attached.unlink().unwrap();
@@ -268,29 +279,37 @@ fn a_segment_crosses_by_argument_and_by_name(
     let mut pong = [0u8; 4];
     shm.read_at(4, &mut pong).unwrap();
     assert_eq!(&pong, b"pong");
-    // The child's handles did not unlink: only the creator's does.
-    assert!(entry(&name).exists());
-    drop(shm);
+    assert!(shm.is_owner());
+    shm.unlink().unwrap();
     assert!(!entry(&name).exists());
 }
 
-/// Creates a segment, reports its name, then ends as told.
+/// Creates a segment, writes `alive` into it, reports its name, then ends as told.
 #[multiprocessing::target]
 fn creates_then(how: String, report: RawArray<u8>, created: Event, never: Event) {
     let shm = SharedMemory::create(64).unwrap();
+    shm.write_at(0, b"alive").unwrap();
     report.write(0, shm.name().as_bytes()).unwrap();
     created.set().unwrap();
     match how.as_str() {
         "panic" => panic!("the creator panics holding {shm:?}"),
         "forget" => std::mem::forget(shm),
+        "close" => shm.close(),
         _ => {
             never.wait(None).unwrap();
         }
     }
 }
 
-/// The child, where it reports the name, its `created` event, and the event it never sees.
-fn start_creator(method: &str, how: &str) -> (Process, RawArray<u8>, Event, Event) {
+/// A segment lives until someone unlinks it, not as long as its creator, however the creator
+/// ended: returning after `close()`, forgetting its handle, panicking (unwinding drops the
+/// handle), or killed with `SIGKILL`. The parent attaches by name afterwards, reads what the
+/// creator wrote, and unlinks it.
+#[rstest]
+fn a_segment_outlives_its_creator_however_it_ends(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+    #[values("close", "forget", "panic", "kill")] how: &str,
+) {
     let report = RawArray::<u8>::new(32).unwrap();
     let (created, never) = (Event::new().unwrap(), Event::new().unwrap());
     let p = ctx(method).process(
@@ -303,56 +322,25 @@ fn start_creator(method: &str, how: &str) -> (Process, RawArray<u8>, Event, Even
         ),
     );
     p.start().unwrap();
-    (p, report, created, never)
-}
-
-#[rstest]
-fn a_panicking_creator_unlinks_its_segment(#[values("fork", "spawn", "forkserver")] method: &str) {
-    let (p, report, _, _never) = start_creator(method, "panic");
-    assert!(p.join_timeout(HANG_GUARD).unwrap());
-    assert_eq!(p.exitcode().unwrap(), Some(1));
+    if how == "kill" {
+        assert!(created.wait(Some(HANG_GUARD)).unwrap());
+        p.kill().unwrap();
+    }
+    assert!(p.join_timeout(HANG_GUARD).unwrap(), "{p:?} hung");
+    let expected = match how {
+        "panic" => 1,
+        "kill" => -9,
+        _ => 0,
+    };
+    assert_eq!(p.exitcode().unwrap(), Some(expected));
     let name = name_in(&report);
     assert!(name.starts_with("psm_"), "{name:?}");
-    // Unwinding dropped the handle: unlinked before the child exited.
-    assert!(matches!(
-        SharedMemory::attach(&name),
-        Err(Error::NotFound { .. })
-    ));
+    let shm = SharedMemory::attach(&name).unwrap();
+    let mut buf = [0u8; 5];
+    shm.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"alive");
+    shm.unlink().unwrap();
     assert!(!entry(&name).exists());
-}
-
-#[rstest]
-fn a_leaked_handle_is_unlinked_when_its_creator_exits(
-    #[values("fork", "spawn", "forkserver")] method: &str,
-) {
-    let (p, report, _, _never) = start_creator(method, "forget");
-    join_ok(&p);
-    // The child said goodbye to its tracker at exit: unlinked before `join` returned.
-    let name = name_in(&report);
-    assert!(!entry(&name).exists(), "{name} leaked");
-}
-
-#[rstest]
-fn a_creator_killed_with_sigkill_leaks_nothing(
-    #[values("fork", "spawn", "forkserver")] method: &str,
-) {
-    let (p, report, created_event, _never) = start_creator(method, "block");
-    assert!(created_event.wait(Some(HANG_GUARD)).unwrap());
-    let created = name_in(&report);
-    assert!(entry(&created).exists());
-    // Its tracker (spawn, forkserver: a process of its own) must go too.
-    let trackers = children_of(p.pid().unwrap().unwrap());
-    p.kill().unwrap();
-    assert!(p.join_timeout(HANG_GUARD).unwrap());
-    assert_eq!(p.exitcode().unwrap(), Some(-9));
-    wait_until_unlinked(&created);
-    for tracker in &trackers {
-        wait_exited(tracker);
-    }
-    assert!(matches!(
-        SharedMemory::attach(&created),
-        Err(Error::NotFound { .. })
-    ));
 }
 
 #[multiprocessing::target]
@@ -370,6 +358,7 @@ fn a_child_never_unlinks_its_parents_segment(
     join_ok(&p);
     assert!(SharedMemory::attach(shm.name()).is_ok());
     assert!(shm.is_owner());
+    shm.unlink().unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,8 +367,29 @@ fn a_child_never_unlinks_its_parents_segment(
 
 const HELPER_MODE: &str = "MP_TRACKER_HELPER";
 
-/// Not a test by itself: the helper program. Creates a segment, prints its name, then exits
-/// having forgotten the handle (`forget`) or blocks until killed (`kill`).
+/// Creates a segment, writes its name into `report`, forgets the handle and exits.
+#[multiprocessing::target]
+fn creates_and_forgets(report: RawArray<u8>) {
+    let shm = SharedMemory::create(4096).unwrap();
+    report.write(0, shm.name().as_bytes()).unwrap();
+    std::mem::forget(shm);
+}
+
+/// Blocks until killed.
+#[multiprocessing::target]
+fn blocks(never: Event) {
+    never.wait(None).unwrap();
+}
+
+/// Not a test by itself: the helper program. Creates a segment and prints `NAME=<name>`, then,
+/// by mode:
+/// * `forget`: exits having forgotten the handle;
+/// * `children`: also has a `fork` and a `spawn` child each create a segment and exit, prints
+///   their names, and exits; nobody unlinks any of them;
+/// * `keep`: keeps the segment (off the tracker's list) and exits;
+/// * `kill`: blocks until killed;
+/// * `kill-fork-child`: starts a `fork` child that blocks until killed, prints `CHILD=<pid>`,
+///   and blocks until killed.
 #[test]
 #[ignore = "a helper run by tracker_* tests"]
 fn tracker_helper() {
@@ -389,14 +399,43 @@ fn tracker_helper() {
     let _serial = common::serial();
     let shm = SharedMemory::create(4096).unwrap();
     println!("NAME={}", shm.name());
-    std::mem::forget(shm);
-    if mode == "kill" {
-        let never = Event::new().unwrap();
-        never.wait(None).unwrap();
+    if mode == "keep" {
+        shm.keep();
     }
+    std::mem::forget(shm);
+    let never = Event::new().unwrap();
+    match mode.as_str() {
+        "children" => {
+            for method in ["fork", "spawn"] {
+                let report = RawArray::<u8>::new(32).unwrap();
+                let p = multiprocessing::get_context(Some(method))
+                    .unwrap()
+                    .process(creates_and_forgets, (report.clone(),));
+                p.start().unwrap();
+                join_ok(&p);
+                println!("NAME={}", name_in(&report));
+            }
+        }
+        "kill" => {
+            never.wait(None).unwrap();
+        }
+        "kill-fork-child" => {
+            let p = multiprocessing::get_context(Some("fork"))
+                .unwrap()
+                .process(blocks, (never.clone(),));
+            p.start().unwrap();
+            println!("CHILD={}", p.pid().unwrap().unwrap());
+            never.wait(None).unwrap();
+        }
+        _ => {}
+    }
+    println!("END");
 }
 
-fn run_helper(mode: &str) -> (std::process::Child, String) {
+/// Runs the helper in a session of its own; returns it, the names it printed (`NAME=`) and the
+/// pid of its child (`CHILD=`), once it has printed `END` or `CHILD=` or the segment's name
+/// (mode `kill`).
+fn run_helper(mode: &str) -> (std::process::Child, Vec<String>, Option<i32>) {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -419,17 +458,30 @@ fn run_helper(mode: &str) -> (std::process::Child, String) {
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut seen = Vec::new();
+    let mut names = Vec::new();
+    let mut pid = None;
     let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    // The harness prints `test tracker_helper ... ` before the test's own output, on one line.
-    let name = lines
-        .by_ref()
-        .inspect(|line| seen.push(line.clone()))
-        .find_map(|line| Some(line.split_once("NAME=")?.1.to_owned()))
-        .unwrap_or_else(|| panic!("the helper printed no name: {seen:?}"));
+    for line in lines.by_ref() {
+        seen.push(line.clone());
+        // The harness prints `test tracker_helper ... ` before the test's own output, on one
+        // line.
+        if let Some((_, name)) = line.split_once("NAME=") {
+            names.push(name.to_owned());
+            if mode == "kill" {
+                break;
+            }
+        } else if let Some((_, child)) = line.split_once("CHILD=") {
+            pid = child.parse().ok();
+            break;
+        } else if line.contains("END") {
+            break;
+        }
+    }
+    assert!(!names.is_empty(), "the helper printed no name: {seen:?}");
     // Keep reading: a helper whose stdout is closed fails at its next line ("ok") and exits
     // with 101, before its exit function runs.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, name)
+    (child, names, pid)
 }
 
 /// Live (not zombie) processes in session `sid`.
@@ -452,29 +504,90 @@ fn session_members(sid: i32) -> Vec<i32> {
         .collect()
 }
 
-#[test]
-fn tracker_a_program_that_exits_leaves_no_process_and_no_segment() {
-    let (mut child, name) = run_helper("forget");
+#[rstest]
+fn tracker_a_program_that_exits_leaves_no_process_and_no_segment(
+    #[values("forget", "children")] mode: &str,
+) {
+    let (mut child, names, _) = run_helper(mode);
     let sid = child.id() as i32;
     assert!(child.wait().unwrap().success());
-    // At exit the program said goodbye: the tracker unlinked the leaked segment, exited, and
-    // was reaped, all before the program ended.
-    assert!(!entry(&name).exists(), "{name} leaked");
+    assert_eq!(names.len(), if mode == "children" { 3 } else { 1 });
+    // At exit the main process closed its connection, the last one: the tracker unlinked every
+    // segment the program left (its children's too), exited, and was reaped, all before the
+    // program ended.
+    for name in &names {
+        assert!(!entry(name).exists(), "{name} leaked");
+    }
     assert_eq!(session_members(sid), Vec::<i32>::new());
 }
 
 #[test]
-fn tracker_a_program_killed_with_sigkill_leaves_no_process_and_no_segment() {
-    let (mut child, name) = run_helper("kill");
+fn tracker_a_kept_segment_outlives_the_program() {
+    let (mut child, names, _) = run_helper("keep");
     let sid = child.id() as i32;
-    assert!(entry(&name).exists());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(session_members(sid), Vec::<i32>::new());
+    assert!(
+        entry(&names[0]).exists(),
+        "keep(): the tracker left it alone"
+    );
+    SharedMemory::attach(&names[0]).unwrap().unlink().unwrap();
+}
+
+#[test]
+fn tracker_a_program_killed_with_sigkill_leaves_no_process_and_no_segment() {
+    let (mut child, names, _) = run_helper("kill");
+    let sid = child.id() as i32;
+    assert!(entry(&names[0]).exists());
     let trackers = children_of(sid);
     assert_eq!(trackers.len(), 1, "the helper started one tracker");
     child.kill().unwrap();
     child.wait().unwrap();
-    wait_until_unlinked(&name);
+    wait_until_unlinked(&names[0]);
     for tracker in &trackers {
         wait_exited(tracker);
     }
     assert_eq!(session_members(sid), Vec::<i32>::new());
+}
+
+/// Under `fork`, a live child holds the program's connection: killing the main process does not
+/// end the tracker, killing the child then does.
+#[test]
+fn tracker_outlives_a_killed_main_process_while_a_fork_child_lives() {
+    let (mut main, names, child) = run_helper("kill-fork-child");
+    let sid = main.id() as i32;
+    let child = child.expect("the helper printed its child's pid");
+    let trackers: Vec<OwnedFd> = children_of(sid)
+        .into_iter()
+        .filter(|pidfd| pidfd_pid(pidfd) != Some(child))
+        .collect();
+    assert_eq!(trackers.len(), 1, "the helper started one tracker");
+    main.kill().unwrap();
+    main.wait().unwrap();
+    // The child still holds the connection, so the tracker cannot have seen end-of-file.
+    assert!(
+        entry(&names[0]).exists(),
+        "unlinked while a fork child lives"
+    );
+    nix_kill(child);
+    wait_until_unlinked(&names[0]);
+    for tracker in &trackers {
+        wait_exited(tracker);
+    }
+}
+
+/// The pid behind a pidfd (`Pid:` in its fdinfo).
+fn pidfd_pid(pidfd: &OwnedFd) -> Option<i32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("Pid:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn nix_kill(pid: i32) {
+    // SAFETY: kill(2) with a pid we own the knowledge of (a live grandchild in the helper's
+    // session) and SIGKILL.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
 }

@@ -55,7 +55,19 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
         "shared-memory-create-existing",
         shared_memory_create_existing,
     ),
+    (
+        "shared-memory-cleaned-at-exit",
+        shared_memory_cleaned_at_exit,
+    ),
+    (
+        "shared-memory-close-keeps-segment",
+        shared_memory_close_keeps_segment,
+    ),
     ("shared-memory-creator-killed", shared_memory_creator_killed),
+    (
+        "shared-memory-outlives-creator",
+        shared_memory_outlives_creator,
+    ),
     (
         "shared-memory-unlinked-not-found",
         shared_memory_unlinked_not_found,
@@ -751,10 +763,10 @@ fn shared_memory_attach_by_name(method: &str) {
 }
 
 #[multiprocessing::target]
-fn attach_and_read(name: String) {
+fn attach_and_read(name: String, len: usize) {
     match SharedMemory::attach(&name) {
         Ok(shm) => {
-            say!("child attach: ok, reads {}", read_text(&shm, 2));
+            say!("child attach: ok, reads {}", read_text(&shm, len));
             shm.close();
         }
         Err(err) => say!("child attach: {}", err.kind()),
@@ -775,7 +787,7 @@ fn shared_memory_unlinked_not_found(method: &str) {
             shm.close();
             say!("parent unlinked the segment");
         }
-        let p = ctx.process(attach_and_read, (name.clone(),));
+        let p = ctx.process(attach_and_read, (name.clone(), 2usize));
         p.start().unwrap();
         p.join().unwrap();
         say!("{when}: exitcode {}", exitcode(&p));
@@ -838,6 +850,103 @@ fn shared_memory_creator_killed(method: &str) {
     p.kill().unwrap();
     p.join().unwrap();
     say!("creator exitcode: {}", exitcode(&p));
+}
+
+#[multiprocessing::target]
+fn create_reply(request_name: String, names: Queue<String>) {
+    let request = SharedMemory::attach(&request_name).unwrap();
+    let mut size = [0u8; 1];
+    request.read_at(0, &mut size).unwrap();
+    request.close();
+    create_write_send(usize::from(size[0]), b"kept!", &names);
+}
+
+/// Creates a segment, writes `text` into it, puts its name on `names`, and closes it.
+fn create_write_send(size: usize, text: &[u8], names: &Queue<String>) {
+    let shm = SharedMemory::create(size).unwrap();
+    shm.write_at(0, text).unwrap();
+    names.put(shm.name().to_owned()).unwrap();
+    shm.close();
+}
+
+fn shared_memory_outlives_creator(method: &str) {
+    main_guard();
+    let ctx = ctx(method);
+    let request = SharedMemory::create(1).unwrap();
+    request.write_at(0, &[16]).unwrap();
+    let names: Queue<String> = Queue::new().unwrap();
+    let p = ctx.process(create_reply, (request.name().to_owned(), names.clone()));
+    p.start().unwrap();
+    let name = names.get_timeout(Duration::from_secs(60)).unwrap();
+    p.join().unwrap();
+    say!("creator exitcode: {}", exitcode(&p));
+    match SharedMemory::attach(&name) {
+        Ok(reply) => {
+            say!(
+                "parent attach after the creator exited: ok, {{shm:{name}}} reads {}",
+                read_text(&reply, 5)
+            );
+            reply.unlink().unwrap();
+            reply.close();
+        }
+        Err(err) => say!("parent attach after the creator exited: {}", err.kind()),
+    }
+    request.unlink().unwrap();
+    request.close();
+    say!(
+        "attach after unlink: {}",
+        outcome(SharedMemory::attach(&name))
+    );
+}
+
+fn shared_memory_close_keeps_segment(method: &str) {
+    main_guard();
+    let ctx = ctx(method);
+    let shm = SharedMemory::create(16).unwrap();
+    shm.write_at(0, b"data").unwrap();
+    let name = shm.name().to_owned();
+    shm.close();
+    say!("creator closed its only handle");
+    let again = SharedMemory::attach(&name).unwrap();
+    say!("attach after close: ok, reads {}", read_text(&again, 4));
+    again.close();
+    let p = ctx.process(attach_and_read, (name.clone(), 4usize));
+    p.start().unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+    let last = SharedMemory::attach(&name).unwrap();
+    last.unlink().unwrap();
+    last.close();
+    say!(
+        "attach after unlink: {}",
+        outcome(SharedMemory::attach(&name))
+    );
+}
+
+#[multiprocessing::target]
+fn create_and_leave(names: Queue<String>) {
+    create_write_send(16, b"left", &names);
+}
+
+fn shared_memory_cleaned_at_exit(method: &str) {
+    main_guard();
+    let ctx = ctx(method);
+    let own = SharedMemory::create(16).unwrap();
+    own.unlink().unwrap();
+    own.close();
+    let names: Queue<String> = Queue::new().unwrap();
+    let p = ctx.process(create_and_leave, (names.clone(),));
+    p.start().unwrap();
+    let name = names.get_timeout(Duration::from_secs(60)).unwrap();
+    p.join().unwrap();
+    say!("creator exitcode: {}", exitcode(&p));
+    let shm = SharedMemory::attach(&name).unwrap();
+    say!(
+        "parent attached to {{shm:{name}}}, reads {}",
+        read_text(&shm, 4)
+    );
+    shm.close();
+    say!("nobody unlinks it");
 }
 
 // ---- synchronization ---------------------------------------------------------------------------

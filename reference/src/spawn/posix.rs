@@ -1,5 +1,6 @@
 //! `spawn` on Unix: `posix_spawn` of this executable, with the preparation data on a socket at
-//! descriptor 3 and the handed descriptors at 4, 5, ...
+//! descriptor 3 and the handed descriptors at 4, 5, ...: the arguments' IPC objects, then the
+//! program's resource tracker connection, always last.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -19,7 +20,9 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
     let entry = bootstrap::entry_for_children();
     let mut fds = vec![child_end.as_raw_fd()];
     fds.extend(&prepared.fds);
-    let pid = spawn_program(&bootstrap::spawn_value(entry, prepared.fds.len()), &fds)?;
+    // The last handed descriptor: the program's resource tracker (`bootstrap::take_over`).
+    fds.push(crate::resource_tracker::fd()?);
+    let pid = spawn_program(&bootstrap::spawn_value(entry, fds.len() - 1), &fds)?;
     drop(child_end);
     // A child that died before reading shows up in its exit code; the write error adds nothing.
     let _ = sys::write_frame(parent_end.as_fd(), &prepared.bytes);
