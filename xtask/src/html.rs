@@ -4,8 +4,10 @@
 //! panel (`#run-N`, opened by CSS `:target`), a scenario to its section. A small script adds the
 //! filters (unexpected only, implementations disagree, CPython versions disagree, area, clause,
 //! search). For tests, `report.html?click=SEL|SEL` clicks the elements the CSS selectors name,
-//! in order, once the page has loaded, and the page writes what it shows to `body` data
-//! attributes (`data-shown`: visible rows; `data-open`: the open run).
+//! in order, once the page has loaded (`?search=TEXT` types into the search box, `?scroll=Y`
+//! scrolls, for screenshots), and the page
+//! writes what it shows to `body` data attributes (`data-shown`: visible rows; `data-open`: the
+//! open run; `data-open-display`: its panel's CSS display).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -85,7 +87,7 @@ fn message_html(message: &str) -> String {
         } else {
             ""
         };
-        let _ = writeln!(out, "<span class=\"{class}\">{}</span>", escape(line));
+        let _ = write!(out, "<span class=\"{class}\">{}</span>", escape(line));
     }
     out
 }
@@ -399,7 +401,7 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
             "<section class=scenario id=\"s-{0}\"><h3>{0}</h3><p>{1}</p><p>\
              <a href=\"{2}\">Python program</a> &middot; <a href=\"{3}\">Rust program</a>",
             escape(row),
-            escape(statement.as_deref().unwrap_or("")),
+            markdown(statement.as_deref().unwrap_or("")),
             escape(&links.to(&format!("scenarios/python/{}.py", row.replace('-', "_")))),
             escape(&links.to("scenarios/src/"))
         );
@@ -474,7 +476,7 @@ td a{color:inherit;text-decoration:none;display:block}
 body.versions .other{display:none}
 .problem{border:2px solid #b00;background:#fee;padding:4px 10px;margin:6px 0}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:6px;overflow:auto;white-space:pre-wrap;word-break:break-word}
-pre .del{background:#fdd;color:#900;display:block}pre .ins{background:#dfd;color:#060;display:block}
+pre.msg span{display:block;min-height:1.3em}pre .del{background:#fdd;color:#900}pre .ins{background:#dfd;color:#060}
 .run{display:none}
 .run:target{display:block;position:fixed;top:0;right:0;bottom:0;width:min(46em,60%);overflow:auto;
  background:#fff;border-left:3px solid #888;box-shadow:-4px 0 16px #0003;padding:0 1.2em;z-index:10}
@@ -501,6 +503,8 @@ const SCRIPT: &str = r#"<script>
         && (!clause || d.clauses.split(' ').includes(clause))
         && (!q || d.text.includes(q));
       tr.hidden = !ok;
+      const section = document.getElementById('s-' + d.id);
+      if (section) section.hidden = !ok;
       if (ok) shown++;
     }
     document.body.classList.toggle('versions', ver);
@@ -510,19 +514,29 @@ const SCRIPT: &str = r#"<script>
   for (const id of ['#f-bad', '#f-disagree', '#f-versions', '#f-area', '#f-clause'])
     $(id).addEventListener('change', apply);
   $('#f-search').addEventListener('input', apply);
-  const opened = () => { document.body.dataset.open = location.hash.slice(1); };
+  const opened = () => {
+    const id = location.hash.slice(1), target = id && document.getElementById(id);
+    document.body.dataset.open = id;
+    document.body.dataset.openDisplay = target ? getComputedStyle(target).display : '';
+  };
   window.addEventListener('hashchange', opened);
   document.addEventListener('keydown', e => { if (e.key === 'Escape' && location.hash) location.hash = ''; });
   apply();
   opened();
-  // Test hook: ?click=SEL|SEL clicks these elements in order.
-  const clicks = new URLSearchParams(location.search).get('click');
+  // Test hooks: ?search=TEXT types into the search box; ?click=SEL|SEL clicks these elements.
+  const params = new URLSearchParams(location.search);
+  if (params.get('search')) {
+    $('#f-search').value = params.get('search');
+    $('#f-search').dispatchEvent(new Event('input'));
+  }
+  const clicks = params.get('click');
   if (clicks) for (const sel of clicks.split('|')) {
     const el = $(sel);
     if (!el) { document.body.dataset.missing = sel; break; }
     el.click();
     opened();
   }
+  if (params.get('scroll')) window.scrollTo(0, +params.get('scroll'));
 })();
 </script>
 "#;
