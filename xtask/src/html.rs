@@ -109,8 +109,16 @@ fn run_info_table(out: &mut String, run: &RunInfo) {
         "jobs {}; shard {}; scenarios {}; start methods {}{}",
         o.jobs,
         o.shard.as_deref().unwrap_or("all"),
-        if o.scenarios.is_empty() { "all".into() } else { o.scenarios.join(" ") },
-        if o.start_methods.is_empty() { "all".into() } else { o.start_methods.join(" ") },
+        if o.scenarios.is_empty() {
+            "all".into()
+        } else {
+            o.scenarios.join(" ")
+        },
+        if o.start_methods.is_empty() {
+            "all".into()
+        } else {
+            o.start_methods.join(" ")
+        },
         if o.fail_fast { "; fail-fast" } else { "" }
     );
     out.push_str("<table class=meta>");
@@ -129,7 +137,8 @@ fn run_info_table(out: &mut String, run: &RunInfo) {
     out.push_str("</table><table class=meta><tr><th>implementation</th><th>version</th><th>executable</th><th>profile</th><th>methods</th><th>manifest</th><th>SHA-256</th></tr>");
     for i in &run.implementations {
         let path = |p: &Option<std::path::PathBuf>| {
-            p.as_ref().map_or("(built in)".to_owned(), |p| p.display().to_string())
+            p.as_ref()
+                .map_or("(built in)".to_owned(), |p| p.display().to_string())
         };
         let _ = write!(
             out,
@@ -266,7 +275,11 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
     page.push_str("</tr><tr class=totals><th class=id>as expected</th>");
     for (c, cp) in columns.iter().zip(&is_cpython) {
         let (ok, ran) = m.as_expected(c);
-        let pct = if ran == 0 { 100.0 } else { 100.0 * ok as f64 / ran as f64 };
+        let pct = if ran == 0 {
+            100.0
+        } else {
+            100.0 * ok as f64 / ran as f64
+        };
         let _ = write!(
             page,
             "<td class=\"{}{}\" title=\"{}\">{ok}/{ran}<br>{pct:.1}%</td>",
@@ -395,7 +408,10 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
     // The scenarios: statement, clauses, files.
     page.push_str("<h2>Scenarios</h2>\n");
     for row in &m.rows {
-        let statement = m.catalog.and_then(|c| c.get(row)).map(|s| s.statement.clone());
+        let statement = m
+            .catalog
+            .and_then(|c| c.get(row))
+            .map(|s| s.statement.clone());
         let _ = write!(
             page,
             "<section class=scenario id=\"s-{0}\"><h3>{0}</h3><p>{1}</p><p>\
@@ -445,7 +461,11 @@ fn row_clauses(m: &Matrix<'_>, row: &str) -> Vec<String> {
         .iter()
         .find(|r| r.scenario == row && !r.clauses.is_empty())
         .map(|r| r.clauses.clone())
-        .or_else(|| m.catalog.and_then(|c| c.get(row)).map(|s| s.clauses.clone()))
+        .or_else(|| {
+            m.catalog
+                .and_then(|c| c.get(row))
+                .map(|s| s.clauses.clone())
+        })
         .unwrap_or_default()
 }
 

@@ -55,7 +55,13 @@ pub fn say(text: &str) {
 /// Exit status: 0 success (every result as expected); 1 unexpected results (or a regression,
 /// for `report diff`); 2 bad usage; 3 an implementation or the suite could not be set up.
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about,
+    long_about
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -113,7 +119,12 @@ enum ReportTask {
 
 fn report(task: ReportTask) -> Result<ExitCode, Failure> {
     let suite = workspace::load_suite().map_err(Failure::Setup)?;
-    let order: Vec<String> = suite.catalog.scenarios.iter().map(|s| s.id.clone()).collect();
+    let order: Vec<String> = suite
+        .catalog
+        .scenarios
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
     match task {
         ReportTask::Merge {
             files,
@@ -149,7 +160,9 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Matrix(args) => matrix::run(args),
         Task::Report(task) => report(task),
-        Task::List => workspace::list().map(|()| ExitCode::SUCCESS).map_err(Failure::from),
+        Task::List => workspace::list()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Failure::from),
         Task::Explain { id } => workspace::explain(&id)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Failure::from),

@@ -156,7 +156,12 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
     let mut out = Vec::new();
     let mut setup = Vec::new();
     let mut fail = |who: &str, message: String| {
-        setup.push(Record::whole_run(results::SETUP, who, Outcome::Error, message));
+        setup.push(Record::whole_run(
+            results::SETUP,
+            who,
+            Outcome::Error,
+            message,
+        ));
     };
     let mut pythons: Vec<(String, PathBuf)> = Vec::new();
     for name in &names {
@@ -168,7 +173,9 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
                 }),
                 Err(e) => fail("reference", e),
             },
-            "cpython" | "python3" => pythons.push((name.clone(), interpreter(Path::new("python3"))?)),
+            "cpython" | "python3" => {
+                pythons.push((name.clone(), interpreter(Path::new("python3"))?))
+            }
             "pypy" | "pypy3" => pythons.push((name.clone(), interpreter(Path::new("pypy3"))?)),
             path if Path::new(path).is_file() => match Adapter::load(path) {
                 Ok(a) => out.push(Candidate {
@@ -221,7 +228,11 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
 /// (or not on PATH).
 fn cannot_start(adapter: &Adapter, suite: &Suite) -> Option<String> {
     let scenario = suite.catalog.scenarios.first()?;
-    let argv = match adapter.argv(&scenario.id, StartMethod::Spawn, &suite.runner.scenarios_dir) {
+    let argv = match adapter.argv(
+        &scenario.id,
+        StartMethod::Spawn,
+        &suite.runner.scenarios_dir,
+    ) {
         Ok(argv) => argv,
         Err(e) => return Some(e.to_string()),
     };
@@ -234,7 +245,11 @@ fn cannot_start(adapter: &Adapter, suite: &Suite) -> Option<String> {
     (!found).then(|| {
         format!(
             "cannot start `{program}`: no such executable{}: check the `command` of {}'s adapter",
-            if program.contains('/') { "" } else { " on PATH" },
+            if program.contains('/') {
+                ""
+            } else {
+                " on PATH"
+            },
             adapter.name
         )
     })
@@ -342,24 +357,24 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         let workers: Vec<_> = (0..jobs.min(plan.len().max(1)))
             .map(|_| {
                 scope.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = plan.get(i) else { return };
-                progress.started(
-                    i,
-                    format!("{} {} {}", job.adapter.name, job.method, job.scenario.id),
-                );
-                let result = suite.runner.run(job.adapter, job.scenario, job.method);
-                let record = Record::from_run(&result, &clauses(&result.scenario));
-                progress.finished(i, &record);
-                if !record.outcome.is_ok() && args.fail_fast {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                done.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((i, record));
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = plan.get(i) else { return };
+                    progress.started(
+                        i,
+                        format!("{} {} {}", job.adapter.name, job.method, job.scenario.id),
+                    );
+                    let result = suite.runner.run(job.adapter, job.scenario, job.method);
+                    let record = Record::from_run(&result, &clauses(&result.scenario));
+                    progress.finished(i, &record);
+                    if !record.outcome.is_ok() && args.fail_fast {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    done.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((i, record));
                 })
             })
             .collect();
@@ -418,7 +433,12 @@ pub fn show_and_write(
     say(&format!("\n{}", matrix.summary()));
     matrix
         .write_reports(dir, &Links::new(link_base))
-        .map_err(|e| Failure::Setup(format!("cannot write the reports to {}: {e}", dir.display())))?;
+        .map_err(|e| {
+            Failure::Setup(format!(
+                "cannot write the reports to {}: {e}",
+                dir.display()
+            ))
+        })?;
     let runs = file.results.iter().filter(|r| !r.is_whole_run()).count();
     say(&format!(
         "{runs} runs in {:.1} s; reports in {}\n",

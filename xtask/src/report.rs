@@ -57,8 +57,12 @@ pub const OUTCOMES: [Outcome; 8] = [
 impl<'a> Matrix<'a> {
     pub fn new(file: &'a ResultsFile, catalog: Option<&'a Catalog>) -> Matrix<'a> {
         let runs: Vec<&Record> = file.results.iter().filter(|r| !r.is_whole_run()).collect();
-        let mut implementations: Vec<&str> =
-            file.run.implementations.iter().map(|i| i.name.as_str()).collect();
+        let mut implementations: Vec<&str> = file
+            .run
+            .implementations
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
         for r in &runs {
             if !implementations.contains(&r.implementation.as_str()) {
                 implementations.push(&r.implementation);
@@ -114,7 +118,11 @@ impl<'a> Matrix<'a> {
 
     pub fn result(&self, scenario: &str, column: &Column) -> Option<&'a Record> {
         self.cells
-            .get(&(scenario, column.implementation.as_str(), column.method.as_str()))
+            .get(&(
+                scenario,
+                column.implementation.as_str(),
+                column.method.as_str(),
+            ))
             .copied()
     }
 
@@ -176,7 +184,10 @@ impl<'a> Matrix<'a> {
 
     /// Of a column's runs that were not skipped: how many are as expected, and how many.
     pub fn as_expected(&self, c: &Column) -> (usize, usize) {
-        let ran: Vec<&Record> = self.in_column(c).filter(|r| r.outcome != Outcome::Skip).collect();
+        let ran: Vec<&Record> = self
+            .in_column(c)
+            .filter(|r| r.outcome != Outcome::Skip)
+            .collect();
         (ran.iter().filter(|r| r.outcome.is_ok()).count(), ran.len())
     }
 
@@ -202,7 +213,13 @@ impl<'a> Matrix<'a> {
             );
         }
         for r in self.file.results.iter().filter(|r| r.is_whole_run()) {
-            let _ = writeln!(out, "  {}: {} {}", r.scenario, cell(r.outcome), r.implementation);
+            let _ = writeln!(
+                out,
+                "  {}: {} {}",
+                r.scenario,
+                cell(r.outcome),
+                r.implementation
+            );
         }
         let verdict = if self.file.setup_failed() {
             "SET-UP ERRORS"
@@ -246,8 +263,12 @@ impl<'a> Matrix<'a> {
         let mut report = Report::new("conformance");
         report.set_time(Duration::from_secs_f64(self.file.run.seconds.max(0.0)));
         let mut suites: Vec<(String, TestSuite)> = Vec::new();
-        let whole_run: Vec<&Record> =
-            self.file.results.iter().filter(|r| r.is_whole_run()).collect();
+        let whole_run: Vec<&Record> = self
+            .file
+            .results
+            .iter()
+            .filter(|r| r.is_whole_run())
+            .collect();
         let mut groups: Vec<(String, Vec<&Record>)> = self
             .columns
             .iter()
@@ -381,4 +402,3 @@ pub fn column_rank(implementation: &str, profile: Option<&str>) -> (u8, Option<V
         implementation.to_owned(),
     )
 }
-

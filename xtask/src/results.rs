@@ -134,7 +134,12 @@ impl Record {
     }
 
     /// A record about the whole run.
-    pub fn whole_run(scenario: &str, implementation: &str, outcome: Outcome, message: String) -> Record {
+    pub fn whole_run(
+        scenario: &str,
+        implementation: &str,
+        outcome: Outcome,
+        message: String,
+    ) -> Record {
         Record {
             scenario: scenario.into(),
             implementation: implementation.into(),
@@ -248,13 +253,19 @@ impl RunInfo {
         let root = workspace::root();
         let revision = command_output("git", &["rev-parse", "HEAD"], Some(&root));
         let dirty = revision.as_ref().and_then(|_| {
-            command_output("git", &["status", "--porcelain", "--untracked-files=no"], Some(&root))
-                .map(|s| !s.is_empty())
+            command_output(
+                "git",
+                &["status", "--porcelain", "--untracked-files=no"],
+                Some(&root),
+            )
+            .map(|s| !s.is_empty())
         });
         let uname = command_output("uname", &["-snrm"], None).unwrap_or_default();
         let words: Vec<&str> = uname.split_whitespace().collect();
         let (host, kernel) = match words[..] {
-            [sys, node, release, machine] => (node.to_owned(), format!("{sys} {release} {machine}")),
+            [sys, node, release, machine] => {
+                (node.to_owned(), format!("{sys} {release} {machine}"))
+            }
             _ => (String::new(), std::env::consts::OS.to_owned()),
         };
         let mut command = vec!["cargo".to_owned(), "xtask".to_owned()];
@@ -307,7 +318,11 @@ fn method_rank(m: &str) -> usize {
 /// Sorts records as a matrix run lists them: implementation (in `implementations` order), then
 /// scenario (in `scenario_order`, unknown ones last by id), then start method; whole-run
 /// records first.
-pub fn sort_records(records: &mut [Record], implementations: &[Implementation], scenario_order: &[String]) {
+pub fn sort_records(
+    records: &mut [Record],
+    implementations: &[Implementation],
+    scenario_order: &[String],
+) {
     let imp: HashMap<&str, usize> = implementations
         .iter()
         .enumerate()
@@ -322,7 +337,9 @@ pub fn sort_records(records: &mut [Record], implementations: &[Implementation], 
         let rank = |r: &Record| {
             (
                 !r.is_whole_run(),
-                imp.get(r.implementation.as_str()).copied().unwrap_or(usize::MAX),
+                imp.get(r.implementation.as_str())
+                    .copied()
+                    .unwrap_or(usize::MAX),
                 sc.get(r.scenario.as_str()).copied().unwrap_or(usize::MAX),
                 method_rank(&r.start_method),
             )
@@ -339,14 +356,23 @@ pub fn sort_records(records: &mut [Record], implementations: &[Implementation], 
 /// An implementation of the same name seen on two operating systems becomes two columns,
 /// `name (os)`. The same scenario × implementation × start method twice is an error (a shard
 /// given twice, or two overlapping runs), except for identical whole-run records.
-pub fn merge(files: Vec<(PathBuf, ResultsFile)>, scenario_order: &[String]) -> Result<ResultsFile, String> {
+pub fn merge(
+    files: Vec<(PathBuf, ResultsFile)>,
+    scenario_order: &[String],
+) -> Result<ResultsFile, String> {
     if files.is_empty() {
         return Err("nothing to merge: give the results.json files of the runs".into());
     }
     // The kernels' operating systems each implementation name was run on.
     let mut systems: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (_, f) in &files {
-        let system = f.run.kernel.split_whitespace().next().unwrap_or("").to_owned();
+        let system = f
+            .run
+            .kernel
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned();
         for i in &f.run.implementations {
             let seen = systems.entry(i.name.clone()).or_default();
             if !seen.contains(&system) {
@@ -383,7 +409,11 @@ pub fn merge(files: Vec<(PathBuf, ResultsFile)>, scenario_order: &[String]) -> R
                 }
                 continue;
             }
-            let key = (r.scenario.clone(), r.implementation.clone(), r.start_method.clone());
+            let key = (
+                r.scenario.clone(),
+                r.implementation.clone(),
+                r.start_method.clone(),
+            );
             if let Some(first) = seen.insert(key, path.clone()) {
                 return Err(format!(
                     "{} and {} both have {} {} {}: give each shard once, and runs that do not \

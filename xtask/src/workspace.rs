@@ -117,7 +117,7 @@ pub fn explain(id: &str) -> Result<(), String> {
     let methods: Vec<&str> = s.methods.iter().map(|m| m.as_str()).collect();
     out!(out, "\nstart methods: {}", methods.join(", "));
     out!(
-            out,
+        out,
         "timeout: {} s; unordered: {}; profiles: {}",
         s.timeout.as_secs(),
         s.unordered,
@@ -130,9 +130,10 @@ pub fn explain(id: &str) -> Result<(), String> {
     out!(out, "programs:");
     out!(out, "  python: scenarios/python/{}.py", s.id_underscore());
     out!(
-            out,
+        out,
         "  rust:   scenarios/src (the `{}` entry; run `scenarios {} <method>`)",
-        s.id, s.id
+        s.id,
+        s.id
     );
     let expected = scenarios_dir().join("expected");
     let mut shown = std::collections::BTreeSet::new();

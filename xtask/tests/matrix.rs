@@ -49,13 +49,21 @@ fn three_shards_merged_are_the_whole_run_and_diff_finds_a_changed_expectation() 
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     let out = matrix(&whole, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let mut shard_files = Vec::new();
     let mut total = 0;
     for k in 1..=3 {
         let dir = tmp.path().join(format!("shard{k}"));
         let out = matrix(&dir, &["--shard", &format!("{k}/3")]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let file = read(&dir.join("results.json"));
         assert_eq!(file["run"]["options"]["shard"], format!("{k}/3"));
         total += file["results"].as_array().unwrap().len();
@@ -69,7 +77,11 @@ fn three_shards_merged_are_the_whole_run_and_diff_finds_a_changed_expectation() 
         .arg(&merged)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for report in ["results.json", "junit.xml", "report.html"] {
         assert!(merged.join(report).is_file(), "{report}");
     }
@@ -162,8 +174,18 @@ fn an_adapter_whose_command_cannot_start_is_one_setup_error() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
-    assert_eq!(stderr.matches("cannot start `/nonexistent/run-scenario`").count(), 1, "{stderr}");
-    assert_eq!(stderr.matches("invalid adapter manifest").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("cannot start `/nonexistent/run-scenario`")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("invalid adapter manifest").count(),
+        1,
+        "{stderr}"
+    );
     let file = read(&dir.join("results.json"));
     let results = file["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{results:?}");
@@ -177,7 +199,10 @@ fn an_adapter_whose_command_cannot_start_is_one_setup_error() {
 fn bad_usage_is_exit_2_and_usage_says_cargo_xtask() {
     let out = xtask().args(["matrix", "--shard", "4/3"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = xtask().args(["matrix", "--impl", "nothing-of-the-kind"]).output().unwrap();
+    let out = xtask()
+        .args(["matrix", "--impl", "nothing-of-the-kind"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = xtask().arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: cargo xtask"));
@@ -193,6 +218,14 @@ fn a_closed_stdout_is_no_panic() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -20,7 +20,13 @@ fn browser() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn record(scenario: &str, implementation: &str, method: &str, outcome: &str, actual: &str) -> Value {
+fn record(
+    scenario: &str,
+    implementation: &str,
+    method: &str,
+    outcome: &str,
+    actual: &str,
+) -> Value {
     json!({
         "scenario": scenario, "implementation": implementation, "start_method": method,
         "outcome": outcome, "seconds": 0.25, "clauses": [],
@@ -41,8 +47,20 @@ fn fixture() -> Value {
     let mut results = Vec::new();
     for method in ["fork", "spawn"] {
         for imp in ["reference", "cpython-3.8.20", "cpython-3.14.10"] {
-            results.push(record("lesson-four-workers", imp, method, "pass", "Process: Worker-0"));
-            let mut pid = record("child-pid-and-parent", imp, method, "pass", "parent pid: P1");
+            results.push(record(
+                "lesson-four-workers",
+                imp,
+                method,
+                "pass",
+                "Process: Worker-0",
+            ));
+            let mut pid = record(
+                "child-pid-and-parent",
+                imp,
+                method,
+                "pass",
+                "parent pid: P1",
+            );
             if imp == "reference" && method == "spawn" {
                 pid["outcome"] = "fail".into();
                 pid["expected"] = "exit: 0\n---\nparent pid: P1\n".into();
@@ -50,7 +68,11 @@ fn fixture() -> Value {
                 pid["message"] = "trace differs (- expected, + actual):\n- parent pid: P1\n+ parent pid: P2\nexpected:\n    exit: 0\ncommand: scenarios child-pid-and-parent spawn".into();
             }
             results.push(pid);
-            let name = if imp == "cpython-3.8.20" { "child: Process-1" } else { "child: Process-2" };
+            let name = if imp == "cpython-3.8.20" {
+                "child: Process-1"
+            } else {
+                "child: Process-2"
+            };
             results.push(record("names-default", imp, method, "pass", name));
             let mut kill = record("exitcode-kill", imp, method, "pass", "exitcode: -9");
             if imp == "reference" {
@@ -85,7 +107,13 @@ fn fixture() -> Value {
 }
 
 /// The page after loading with `query`: Chromium's DOM dump.
-fn load(browser: &Path, page: &Path, query: &str, profile: &Path, screenshot: Option<&Path>) -> String {
+fn load(
+    browser: &Path,
+    page: &Path,
+    query: &str,
+    profile: &Path,
+    screenshot: Option<&Path>,
+) -> String {
     let url = format!("file://{}{query}", page.display());
     let mut cmd = Command::new(browser);
     cmd.args([
@@ -105,7 +133,11 @@ fn load(browser: &Path, page: &Path, query: &str, profile: &Path, screenshot: Op
         None => cmd.arg("--dump-dom"),
     };
     let out = cmd.arg(&url).output().expect("the browser runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -131,10 +163,18 @@ fn the_report_filters_and_opens_a_cell_in_a_headless_browser() {
         .output()
         .unwrap();
     // A failure in the fixture: exit 1, and the report is written.
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let page = out_dir.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(!html.contains("http://") && !html.contains("https://"), "no network");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network"
+    );
 
     let Some(browser) = browser() else {
         eprintln!(
@@ -146,27 +186,54 @@ fn the_report_filters_and_opens_a_cell_in_a_headless_browser() {
     let profile = tmp.path().join("profile");
     let shown = |query: &str| {
         let dom = load(&browser, &page, query, &profile, None);
-        assert_eq!(body_attr(&dom, "data-missing"), None, "{query}: a selector found nothing");
-        (body_attr(&dom, "data-shown").and_then(|s| s.parse::<usize>().ok()), dom)
+        assert_eq!(
+            body_attr(&dom, "data-missing"),
+            None,
+            "{query}: a selector found nothing"
+        );
+        (
+            body_attr(&dom, "data-shown").and_then(|s| s.parse::<usize>().ok()),
+            dom,
+        )
     };
     assert_eq!(shown("").0, Some(4));
     assert_eq!(shown("?click=%23f-bad").0, Some(1), "unexpected only");
-    assert_eq!(shown("?click=%23f-disagree").0, Some(2), "implementations disagree");
+    assert_eq!(
+        shown("?click=%23f-disagree").0,
+        Some(2),
+        "implementations disagree"
+    );
     let (n, dom) = shown("?click=%23f-versions");
     assert_eq!(n, Some(1), "CPython versions disagree");
-    assert!(dom.contains("class=\"versions\""), "the versions view hides other columns");
+    assert!(
+        dom.contains("class=\"versions\""),
+        "the versions view hides other columns"
+    );
     assert_eq!(shown("?search=kill").0, Some(1), "search");
-    assert_eq!(shown("?click=%23f-bad|%23f-bad").0, Some(4), "a filter toggled back");
+    assert_eq!(
+        shown("?click=%23f-bad|%23f-bad").0,
+        Some(4),
+        "a filter toggled back"
+    );
 
     // Opening a cell: the failing one, after filtering to failures.
     let (_, dom) = shown("?click=%23f-bad|td.o-fail%20a");
     let open = body_attr(&dom, "data-open").unwrap_or_default();
     assert!(open.starts_with("run-"), "a run is open: {open:?}");
-    assert_eq!(body_attr(&dom, "data-open-display").as_deref(), Some("block"));
+    assert_eq!(
+        body_attr(&dom, "data-open-display").as_deref(),
+        Some("block")
+    );
     let panel_start = dom.find(&format!("id=\"{open}\"")).unwrap();
     let panel = &dom[panel_start..panel_start + dom[panel_start..].find("</section>").unwrap()];
-    assert!(panel.contains("child-pid-and-parent") && panel.contains("<span class=\"del\">- parent pid: P1"));
-    assert!(panel.contains("<span class=\"ins\">+ parent pid: P2"), "{panel}");
+    assert!(
+        panel.contains("child-pid-and-parent")
+            && panel.contains("<span class=\"del\">- parent pid: P1")
+    );
+    assert!(
+        panel.contains("<span class=\"ins\">+ parent pid: P2"),
+        "{panel}"
+    );
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (name, query) in [
@@ -176,7 +243,11 @@ fn the_report_filters_and_opens_a_cell_in_a_headless_browser() {
     ] {
         let png = shots.join(name);
         load(&browser, &page, query, &profile, Some(&png));
-        assert!(png.metadata().is_ok_and(|m| m.len() > 1000), "{}", png.display());
+        assert!(
+            png.metadata().is_ok_and(|m| m.len() > 1000),
+            "{}",
+            png.display()
+        );
         eprintln!("screenshot: {}", png.display());
     }
 }
