@@ -70,16 +70,7 @@ fn markdown(text: &str) -> String {
 /// `actual:` paragraphs (the panel shows both traces side by side).
 fn message_html(message: &str) -> String {
     let mut out = String::new();
-    let mut in_trace = false;
-    for line in message.lines() {
-        if line == "expected:" || line == "actual:" {
-            in_trace = true;
-            continue;
-        }
-        if in_trace && line.starts_with("    ") {
-            continue;
-        }
-        in_trace = false;
+    for line in crate::report::without_traces(message) {
         let class = if line.starts_with("- ") {
             "del"
         } else if line.starts_with("+ ") {
@@ -92,10 +83,15 @@ fn message_html(message: &str) -> String {
     out
 }
 
-/// What a cell says about behaviour, for comparing columns: the outcome's class (as expected
-/// or not) and the trace the program printed.
-fn behaviour(r: &Record) -> Option<(bool, Option<&str>)> {
-    (r.outcome != Outcome::Skip).then(|| (r.outcome == Outcome::Pass, r.actual.as_deref()))
+/// What a cell says about behaviour, for comparing columns: whether the scenario applied (a
+/// scenario written for other Python versions is skipped), the outcome's class (as expected or
+/// not), and the trace the program printed.
+fn behaviour(r: &Record) -> (bool, bool, Option<&str>) {
+    (
+        r.outcome == Outcome::Skip,
+        r.outcome == Outcome::Pass,
+        r.actual.as_deref(),
+    )
 }
 
 fn run_info_table(out: &mut String, run: &RunInfo) {
@@ -254,14 +250,22 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
     );
 
     // The table: two header rows and the totals, sticky.
-    page.push_str("<table id=matrix><thead><tr><th class=id rowspan=2>scenario</th>");
-    for (c, cp) in columns.iter().zip(&is_cpython) {
+    page.push_str(
+        "<div id=scroll><table id=matrix><thead><tr><th class=id rowspan=2>scenario</th>",
+    );
+    let mut i = 0;
+    while i < columns.len() {
+        let span = columns[i..]
+            .iter()
+            .take_while(|c| c.implementation == columns[i].implementation)
+            .count();
         let _ = write!(
             page,
-            "<th class=\"{}\">{}</th>",
-            if *cp { "cp" } else { "other" },
-            escape(&c.implementation)
+            "<th class=\"{}\" colspan={span}>{}</th>",
+            if is_cpython[i] { "cp" } else { "other" },
+            escape(&columns[i].implementation)
         );
+        i += span;
     }
     page.push_str("</tr><tr>");
     for (c, cp) in columns.iter().zip(&is_cpython) {
@@ -309,7 +313,7 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
                 .filter(|(_, cp)| **cp)
                 .filter_map(|(r, _)| *r)
                 .filter(|r| r.start_method == method)
-                .filter_map(behaviour)
+                .map(behaviour)
                 .collect();
             versions |= seen.len() > 1;
         }
@@ -354,7 +358,7 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
         }
         page.push_str("</tr>\n");
     }
-    page.push_str("</tbody></table>\n");
+    page.push_str("</tbody></table></div>\n");
 
     // The run panels, opened by :target.
     for (n, r) in index.iter().enumerate() {
@@ -482,10 +486,12 @@ h1{margin:.4em 0 0}.bad{color:#b00}.m{font-weight:normal;color:#666}
 .legend span{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;margin-left:.8em}
 #filters{position:sticky;top:0;background:#fff;padding:6px 0;z-index:3;border-bottom:1px solid #ddd}
 #filters label{margin-right:1em;white-space:nowrap}
+#scroll{overflow:auto;max-height:calc(100vh - 3em);border:1px solid #ddd}
 table#matrix{border-collapse:separate;border-spacing:0}
-#matrix th,#matrix td{border:1px solid #ddd;padding:2px 7px;text-align:center;white-space:nowrap}
-#matrix thead{position:sticky;top:38px;z-index:2;background:#f4f4f4}
+#matrix th,#matrix td{border-right:1px solid #ddd;border-bottom:1px solid #ddd;padding:2px 6px;text-align:center;white-space:nowrap}
+#matrix thead{position:sticky;top:0;z-index:2}
 #matrix thead th,#matrix thead td{background:#f4f4f4}
+#matrix .id{position:sticky;left:0;z-index:1;background:#fff}#matrix thead .id{background:#f4f4f4}
 #matrix .id{text-align:left;font-weight:normal;font-family:ui-monospace,monospace}
 #matrix .id a{color:#225}.totals td{font-size:12px}.totals td.bad{color:#b00;font-weight:bold}
 td a{color:inherit;text-decoration:none;display:block}
@@ -556,7 +562,7 @@ const SCRIPT: &str = r#"<script>
     el.click();
     opened();
   }
-  if (params.get('scroll')) window.scrollTo(0, +params.get('scroll'));
+  if (params.get('scroll')) $('#scroll').scrollTop = +params.get('scroll');
 })();
 </script>
 "#;

@@ -233,12 +233,14 @@ impl<'a> Matrix<'a> {
         out
     }
 
-    /// Each unexpected result with its message, indented.
+    /// Each unexpected result with its message (without the traces the diff shows), indented.
     pub fn unexpected(&self) -> String {
         let mut out = String::new();
         for r in self.file.results.iter().filter(|r| !r.outcome.is_ok()) {
             let _ = writeln!(out, "\n{}", headline(r));
-            out.push_str(&crate::workspace::indent(&r.message));
+            out.push_str(&crate::workspace::indent(
+                &without_traces(&r.message).join("\n"),
+            ));
         }
         out
     }
@@ -325,6 +327,22 @@ impl<'a> Matrix<'a> {
         report.add_test_suites(suites.into_iter().map(|(_, s)| s));
         report.to_string().unwrap_or_default()
     }
+}
+
+/// A run's message without its `expected:` and `actual:` paragraphs, which repeat what the
+/// diff above them says (the traces themselves are in the record and the report).
+pub fn without_traces(message: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut in_trace = false;
+    for line in message.lines() {
+        if line == "expected:" || line == "actual:" {
+            in_trace = true;
+        } else if !(in_trace && line.starts_with("    ")) {
+            in_trace = false;
+            out.push(line);
+        }
+    }
+    out
 }
 
 /// `FAIL cpython-3.11.7 spawn exit-code (0.52 s)`.
