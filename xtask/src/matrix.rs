@@ -304,7 +304,10 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
     let selection = selection(&args, &suite)?;
     let (candidates, mut records) = adapters(&args, &suite)?;
     for r in &records {
-        eprintln!("error: {}: {}", r.implementation, r.message);
+        match r.message.starts_with(&r.implementation) {
+            true => eprintln!("error: {}", r.message),
+            false => eprintln!("error: {}: {}", r.implementation, r.message),
+        }
     }
     let jobs = args
         .jobs

@@ -34,11 +34,12 @@ impl Progress {
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {elapsed:>4} [{bar:20}] {pos}/{len} ETA {eta:>3} {wide_msg}",
+                    "{spinner} {elapsed:>4} [{bar:24}] {pos}/{len} runs, ETA {eta:>3}, {prefix}\n  {wide_msg}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
             );
+            bar.set_prefix("0 unexpected");
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
@@ -75,20 +76,22 @@ impl Progress {
         }
         if let Some(bar) = &self.bar {
             bar.set_position(self.done.load(Ordering::Relaxed) as u64);
-            bar.set_message(self.status());
+            bar.set_prefix(format!(
+                "{} unexpected",
+                self.unexpected.load(Ordering::Relaxed)
+            ));
+            bar.set_message(self.running());
         }
     }
 
-    /// `N unexpected; running: <the oldest run> (Ns)`.
-    fn status(&self) -> String {
-        let unexpected = self.unexpected.load(Ordering::Relaxed);
+    /// `running <the run that has been going longest> (Ns)`, or nothing.
+    fn running(&self) -> String {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        let oldest = running
+        running
             .iter()
             .min_by_key(|(_, _, t)| *t)
-            .map(|(_, what, t)| format!("; running {what} ({}s)", t.elapsed().as_secs()))
-            .unwrap_or_default();
-        format!("{unexpected} unexpected{oldest}")
+            .map(|(_, what, t)| format!("running {what} ({}s)", t.elapsed().as_secs()))
+            .unwrap_or_default()
     }
 
     /// Updates the bar's message (a run's time goes up while it runs), or prints a progress line
@@ -98,7 +101,7 @@ impl Progress {
         while !self.finished.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
             match &self.bar {
-                Some(bar) => bar.set_message(self.status()),
+                Some(bar) => bar.set_message(self.running()),
                 None if last_line.elapsed() >= LOG_EVERY => {
                     last_line = Instant::now();
                     let done = self.done.load(Ordering::Relaxed);
@@ -109,9 +112,10 @@ impl Progress {
                         format!("{:.0}s", elapsed / done as f64 * (self.total - done) as f64)
                     };
                     say(&format!(
-                        "[{elapsed:>5.0}s] {done}/{} runs, ETA {eta}, {}\n",
+                        "[{elapsed:>5.0}s] {done}/{} runs, ETA {eta}, {} unexpected; {}\n",
                         self.total,
-                        self.status()
+                        self.unexpected.load(Ordering::Relaxed),
+                        self.running()
                     ));
                 }
                 None => {}
