@@ -101,22 +101,26 @@ fn run_info_table(out: &mut String, run: &RunInfo) {
         (None, _) => "(not a git checkout)".into(),
     };
     let o = &run.options;
-    let options = format!(
-        "jobs {}; shard {}; scenarios {}; start methods {}{}",
-        o.jobs,
-        o.shard.as_deref().unwrap_or("all"),
-        if o.scenarios.is_empty() {
-            "all".into()
-        } else {
-            o.scenarios.join(" ")
-        },
-        if o.start_methods.is_empty() {
-            "all".into()
-        } else {
-            o.start_methods.join(" ")
-        },
-        if o.fail_fast { "; fail-fast" } else { "" }
-    );
+    let options = if !run.parts.is_empty() {
+        format!("a merge of {} runs: see each below", run.parts.len())
+    } else {
+        format!(
+            "jobs {}; shard {}; scenarios {}; start methods {}{}",
+            o.jobs,
+            o.shard.as_deref().unwrap_or("all"),
+            if o.scenarios.is_empty() {
+                "all".into()
+            } else {
+                o.scenarios.join(" ")
+            },
+            if o.start_methods.is_empty() {
+                "all".into()
+            } else {
+                o.start_methods.join(" ")
+            },
+            if o.fail_fast { "; fail-fast" } else { "" }
+        )
+    };
     out.push_str("<table class=meta>");
     for (k, v) in [
         ("suite revision", revision),

@@ -456,3 +456,16 @@ pub fn show_and_write(
         ExitCode::from(crate::EXIT_UNEXPECTED)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_shard, Shard};
+
+    #[test]
+    fn shards_are_k_of_n() {
+        assert_eq!(parse_shard("2/3"), Ok(Shard { k: 2, n: 3 }));
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/2/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -420,3 +420,22 @@ pub fn column_rank(implementation: &str, profile: Option<&str>) -> (u8, Option<V
         implementation.to_owned(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn without_traces_keeps_the_diff_and_the_stderr_tail() {
+        let message = "trace differs (- expected, + actual):\n- a\n+ b\nexpected:\n    exit: 0\n    a\nactual:\n    exit: 0\n    b\ncommand: x\nstderr (last 20 lines):\n    boom";
+        assert_eq!(
+            super::without_traces(message),
+            [
+                "trace differs (- expected, + actual):",
+                "- a",
+                "+ b",
+                "command: x",
+                "stderr (last 20 lines):",
+                "    boom"
+            ]
+        );
+    }
+}

@@ -526,3 +526,113 @@ impl Diff {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_on(kernel: &str, implementations: &[&str]) -> RunInfo {
+        let mut run = RunInfo::here(
+            Options::default(),
+            implementations
+                .iter()
+                .map(|name| Implementation {
+                    name: (*name).into(),
+                    version: None,
+                    executable: None,
+                    profile: "3.14.10".into(),
+                    methods: vec!["spawn".into()],
+                    manifest: None,
+                    manifest_sha256: String::new(),
+                })
+                .collect(),
+        );
+        run.kernel = kernel.into();
+        run
+    }
+
+    fn record(scenario: &str, implementation: &str, outcome: Outcome) -> Record {
+        Record {
+            scenario: scenario.into(),
+            implementation: implementation.into(),
+            start_method: "spawn".into(),
+            outcome,
+            seconds: 0.1,
+            clauses: Vec::new(),
+            expected: None,
+            actual: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_implementation_on_two_kernels_becomes_two_columns() {
+        let linux = ResultsFile {
+            run: run_on("Linux 6.1 x86_64", &["cpython-3.12.1", "reference"]),
+            results: vec![
+                record("a", "cpython-3.12.1", Outcome::Pass),
+                record("a", "reference", Outcome::Pass),
+            ],
+        };
+        let mac = ResultsFile {
+            run: run_on("Darwin 23.0 arm64", &["cpython-3.12.1"]),
+            results: vec![record("a", "cpython-3.12.1", Outcome::Fail)],
+        };
+        let merged = merge(
+            vec![("l.json".into(), linux), ("m.json".into(), mac)],
+            &["a".into()],
+        )
+        .unwrap();
+        let names: Vec<&str> = merged
+            .run
+            .implementations
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cpython-3.12.1 (Linux)",
+                "reference",
+                "cpython-3.12.1 (Darwin)"
+            ]
+        );
+        assert_eq!(merged.results.len(), 3);
+        assert_eq!(merged.run.parts.len(), 2);
+    }
+
+    #[test]
+    fn diff_sorts_changes_into_regressions_fixes_others_new_and_removed() {
+        let run = run_on("Linux", &["x"]);
+        let old = ResultsFile {
+            run: run.clone(),
+            results: vec![
+                record("same", "x", Outcome::Pass),
+                record("worse", "x", Outcome::Pass),
+                record("better", "x", Outcome::Fail),
+                record("other", "x", Outcome::Fail),
+                record("gone", "x", Outcome::Pass),
+            ],
+        };
+        let new = ResultsFile {
+            run,
+            results: vec![
+                record("same", "x", Outcome::Pass),
+                record("worse", "x", Outcome::Timeout),
+                record("better", "x", Outcome::Xfail),
+                record("other", "x", Outcome::Leak),
+                record("fresh", "x", Outcome::Skip),
+            ],
+        };
+        let d = Diff::between(&old, &new);
+        let ids = |v: &[(Record, Record)]| -> Vec<String> {
+            v.iter().map(|(_, n)| n.scenario.clone()).collect()
+        };
+        assert_eq!(ids(&d.regressions), ["worse"]);
+        assert_eq!(ids(&d.fixes), ["better"]);
+        assert_eq!(ids(&d.changed), ["other"]);
+        assert_eq!(d.new[0].scenario, "fresh");
+        assert_eq!(d.removed[0].scenario, "gone");
+        assert_eq!(Diff::between(&old, &old).render(), "no changes\n");
+    }
+}
