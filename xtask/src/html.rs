@@ -85,11 +85,12 @@ fn message_html(message: &str) -> String {
 
 /// What a cell says about behaviour, for comparing columns: whether the scenario applied (a
 /// scenario written for other Python versions is skipped), the outcome's class (as expected or
-/// not), and the trace the program printed.
-fn behaviour(r: &Record) -> (bool, bool, Option<&str>) {
+/// not), the expected-outcome variant it was judged against, and the trace the program printed.
+fn behaviour(r: &Record) -> (bool, bool, Option<&str>, Option<&str>) {
     (
         r.outcome == Outcome::Skip,
         r.outcome == Outcome::Pass,
+        r.variant.as_deref(),
         r.actual.as_deref(),
     )
 }
@@ -386,6 +387,13 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
             escape(&r.scenario),
             escape(&links.to(&program))
         );
+        if let Some(variant) = &r.variant {
+            let _ = write!(
+                page,
+                " &middot; expected-outcome variant <b>{}</b>",
+                escape(variant)
+            );
+        }
         if let Some(expected) = m.expected_file(&r.scenario, &r.start_method) {
             let _ = write!(
                 page,

@@ -104,6 +104,10 @@ pub struct Record {
     pub seconds: f64,
     #[serde(default)]
     pub clauses: Vec<String>,
+    /// The expected-outcome variant the run was judged against, when the scenario has
+    /// per-profile variants and one other than the default applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// The expected outcome (`exit: N`, `---`, trace lines), for any outcome but pass and skip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
@@ -125,6 +129,7 @@ impl Record {
             outcome: r.outcome,
             seconds: r.seconds,
             clauses: clauses.to_vec(),
+            variant: None,
             expected: detailed
                 .then(|| r.expected.as_ref().map(|e| e.render()))
                 .flatten(),
@@ -147,6 +152,7 @@ impl Record {
             outcome,
             seconds: 0.0,
             clauses: Vec::new(),
+            variant: None,
             expected: None,
             actual: None,
             message,
@@ -268,8 +274,6 @@ impl RunInfo {
             }
             _ => (String::new(), std::env::consts::OS.to_owned()),
         };
-        let mut command = vec!["cargo".to_owned(), "xtask".to_owned()];
-        command.extend(std::env::args().skip(1));
         RunInfo {
             schema: SCHEMA,
             suite: SuiteRevision { revision, dirty },
@@ -277,13 +281,20 @@ impl RunInfo {
             host,
             os: os_name(),
             kernel,
-            command,
+            command: command_line(),
             options,
             seconds: 0.0,
             implementations,
             parts: Vec::new(),
         }
     }
+}
+
+/// This command line, as typed: `cargo xtask ...`.
+fn command_line() -> Vec<String> {
+    let mut command = vec!["cargo".to_owned(), "xtask".to_owned()];
+    command.extend(std::env::args().skip(1));
+    command
 }
 
 fn now() -> String {
@@ -439,11 +450,7 @@ pub fn merge(
         host: first.host.clone(),
         os: first.os.clone(),
         kernel: first.kernel.clone(),
-        command: {
-            let mut c = vec!["cargo".to_owned(), "xtask".to_owned()];
-            c.extend(std::env::args().skip(1));
-            c
-        },
+        command: command_line(),
         options: Options::default(),
         seconds,
         implementations,
@@ -559,6 +566,7 @@ mod tests {
             outcome,
             seconds: 0.1,
             clauses: Vec::new(),
+            variant: None,
             expected: None,
             actual: None,
             message: String::new(),
