@@ -439,7 +439,7 @@ const PROBE: &str = "import sys; v = sys.version_info; \
     tag = '' if v[3] == 'final' else v[3][0] + str(v[4]); \
     print(sys.implementation.name); print('%d.%d.%d' % v[:3]); \
     print('%d.%d.%d%s' % (v[:3] + (tag,)) + ('' if own is None else \
-          ' (%s %d.%d.%d)' % ((sys.implementation.name.capitalize(),) + tuple(own[:3])))); \
+          ' (PyPy %d.%d.%d)' % tuple(own[:3]))); \
     print(sys.executable)";
 
 /// Ask an interpreter for its implementation, full version and executable.

@@ -1,6 +1,7 @@
 //! Project automation, in plain Rust: `cargo xtask <task>` (an alias in `.cargo/config.toml`).
 //!
-//! * `matrix`: scenarios × start methods × implementations, a table, and reports.
+//! * `matrix`: scenarios × start methods × implementations, a summary, and reports.
+//! * `report merge` / `report diff`: put the results of several runs together, compare two runs.
 //! * `list`: the scenario catalog.
 //! * `explain ID`: a scenario's clauses, programs and expected outcome.
 //! * `bench`: the reference against CPython and the raw OS primitives: a table and reports.
@@ -8,17 +9,59 @@
 
 mod bench;
 mod cross_check;
+mod html;
 mod matrix;
+mod progress;
 mod report;
+mod results;
 mod workspace;
 
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Exit status of `matrix` and `report merge` when a result is not as expected, and of
+/// `report diff` when there is a regression.
+pub const EXIT_UNEXPECTED: u8 = 1;
+/// Exit status for bad usage (options, files).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when an implementation could not be set up (its runs are missing).
+pub const EXIT_SETUP: u8 = 3;
+
+/// Why a task did not run to its end.
+pub enum Failure {
+    /// Bad options or input files: exit status 2.
+    Usage(String),
+    /// Something the task needs could not be set up: exit status 3.
+    Setup(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Usage(message)
+    }
+}
+
+/// Writes to stdout. A closed pipe (`cargo xtask list | head`) is not an error: the rest of the
+/// output is dropped, and the task goes on (a matrix still writes its reports).
+pub fn say(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// cargo xtask: the project's tasks.
+///
+/// Exit status: 0 success (every result as expected); 1 unexpected results (or a regression,
+/// for `report diff`); 2 bad usage; 3 an implementation or the suite could not be set up.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about,
+    long_about
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -28,6 +71,9 @@ struct Cli {
 enum Task {
     /// Run the conformance matrix: scenarios × start methods × implementations.
     Matrix(matrix::MatrixArgs),
+    /// Merge or compare results.json files.
+    #[command(subcommand)]
+    Report(ReportTask),
     /// Print the scenario catalog: id, clauses, statement.
     List,
     /// Print a scenario's clauses, its programs and its expected outcome.
@@ -43,20 +89,95 @@ enum Task {
     CrossCheck(cross_check::CrossCheckArgs),
 }
 
+#[derive(Subcommand)]
+enum ReportTask {
+    /// Merge the results.json of runs made on other machines, systems or shards into one
+    /// results.json, junit.xml and report.html. Exit status as `matrix` on the merged records.
+    Merge {
+        /// The results.json files.
+        #[arg(required = true, value_name = "RESULTS.json")]
+        files: Vec<PathBuf>,
+        /// The directory for the merged reports.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Where report.html's links point (see `matrix --link-base`).
+        #[arg(long, value_name = "URL")]
+        link_base: Option<String>,
+        /// Print the full table.
+        #[arg(long)]
+        table: bool,
+    },
+    /// What changed from OLD to NEW: regressions, fixes, other changes, new and removed runs.
+    /// Exit status 1 when there is a regression.
+    Diff {
+        /// The earlier results.json.
+        old: PathBuf,
+        /// The later results.json.
+        new: PathBuf,
+    },
+}
+
+fn report(task: ReportTask) -> Result<ExitCode, Failure> {
+    let suite = workspace::load_suite().map_err(Failure::Setup)?;
+    let order: Vec<String> = suite
+        .catalog
+        .scenarios
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    match task {
+        ReportTask::Merge {
+            files,
+            out,
+            link_base,
+            table,
+        } => {
+            let inputs = files
+                .iter()
+                .map(|f| results::ResultsFile::read(f).map(|r| (f.clone(), r)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let merged = results::merge(inputs, &order)?;
+            let out = std::path::absolute(&out).unwrap_or(out);
+            matrix::show_and_write(&merged, &suite, &out, link_base.as_deref(), table)
+        }
+        ReportTask::Diff { old, new } => {
+            let diff = results::Diff::between(
+                &results::ResultsFile::read(&old)?,
+                &results::ResultsFile::read(&new)?,
+            );
+            say(&diff.render());
+            Ok(if diff.regressions.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_UNEXPECTED)
+            })
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Matrix(args) => matrix::run(args),
-        Task::List => workspace::list().map(|()| ExitCode::SUCCESS),
-        Task::Explain { id } => workspace::explain(&id).map(|()| ExitCode::SUCCESS),
-        Task::Bench(args) => bench::run(args),
-        Task::CrossCheck(args) => cross_check::run(args),
+        Task::Report(task) => report(task),
+        Task::List => workspace::list()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Failure::from),
+        Task::Explain { id } => workspace::explain(&id)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Failure::from),
+        Task::Bench(args) => bench::run(args).map_err(Failure::from),
+        Task::CrossCheck(args) => cross_check::run(args).map_err(Failure::from),
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
             eprintln!("error: {message}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Setup(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_SETUP)
         }
     }
 }

@@ -1,5 +1,5 @@
-//! `cargo xtask matrix`: scenarios × start methods × implementations, in parallel, with a progress
-//! bar, a table in the terminal and reports in the report directory.
+//! `cargo xtask matrix`: scenarios × start methods × implementations, in parallel, with a
+//! progress display, a summary in the terminal and reports in the report directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -9,11 +9,15 @@ use std::time::Instant;
 
 use clap::Args;
 use conformance::leak::ShmSnapshot;
-use conformance::{Adapter, Outcome, RunOptions, RunResult, Selection, StartMethod, Suite};
-use indicatif::{ProgressBar, ProgressStyle};
+use conformance::{Adapter, Outcome, RunOptions, Selection, StartMethod, Suite};
 
-use crate::{report, workspace};
+use crate::progress::Progress;
+use crate::report::{self, Links, Matrix};
+use crate::results::{self, Implementation, Options, Record, ResultsFile, RunInfo};
+use crate::{say, workspace, Failure};
 
+/// Exit status: 0 every result as expected, 1 unexpected results, 2 bad usage, 3 an
+/// implementation could not be set up (its runs are missing; the others ran).
 #[derive(Args, Debug)]
 pub struct MatrixArgs {
     /// An implementation: `reference`, `cpython`, `pypy`, or the path of an adapter manifest
@@ -29,15 +33,43 @@ pub struct MatrixArgs {
     /// Only scenarios whose id matches this glob (repeatable), e.g. `exitcode-*`.
     #[arg(long, value_name = "GLOB")]
     scenario: Vec<String>,
+    /// Run only share K of N (1 ≤ K ≤ N): the runs whose index in the plan is K-1 modulo N.
+    /// `cargo xtask report merge` puts the shares back together.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
     /// Runs at a time (default: the number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
-    /// Where the reports go.
+    /// Where the reports go (relative to the workspace root).
     #[arg(long, value_name = "DIR", default_value = "target/conformance")]
     report_dir: PathBuf,
+    /// Where report.html's links to programs, expected outcomes and the spec point, e.g.
+    /// `https://github.com/OWNER/REPO/blob/COMMIT` (default: this checkout's files).
+    #[arg(long, value_name = "URL")]
+    link_base: Option<String>,
+    /// Print the full table (one row per scenario, one column per implementation × method).
+    #[arg(long)]
+    table: bool,
     /// Stop starting runs after the first unexpected result.
     #[arg(long)]
     fail_fast: bool,
+}
+
+/// `--shard K/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: usize,
+    pub n: usize,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("`{s}` is not K/N with 1 <= K <= N, e.g. 2/3");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok(Shard { k, n })
 }
 
 /// Finds `name` on PATH.
@@ -49,16 +81,17 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Builds the Rust scenario programs and returns the binary's path.
+/// Builds the Rust scenario programs and returns the binary's path. Cargo's progress shows.
 fn build_reference() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building the reference's scenario programs (cargo build --package scenarios)");
     let status = Command::new(cargo)
         .current_dir(workspace::root())
-        .args(["build", "--quiet", "--package", "scenarios"])
+        .args(["build", "--package", "scenarios"])
         .status()
         .map_err(|e| format!("cannot run cargo to build the scenarios: {e}"))?;
     if !status.success() {
-        return Err("building the Rust scenario programs failed (see above)".into());
+        return Err("building the Rust scenario programs failed (cargo's errors are above)".into());
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -66,37 +99,48 @@ fn build_reference() -> Result<PathBuf, String> {
     Ok(target.join("debug").join("scenarios"))
 }
 
-fn python_adapter(path: &Path) -> Result<Adapter, String> {
-    let resolved = if path.components().count() == 1 {
+/// The interpreter a `--python` names, or a usage error.
+fn interpreter(path: &Path) -> Result<PathBuf, Failure> {
+    if path.components().count() == 1 {
         on_path(&path.to_string_lossy()).ok_or_else(|| {
-            format!(
+            Failure::Usage(format!(
                 "no interpreter '{}' on PATH: give its full path with --python",
                 path.display()
-            )
-        })?
+            ))
+        })
     } else if path.is_file() {
-        path.to_path_buf()
+        Ok(path.to_path_buf())
     } else {
-        return Err(format!(
+        Err(Failure::Usage(format!(
             "no interpreter at '{}': check the path given to --python",
             path.display()
-        ));
-    };
+        )))
+    }
+}
+
+fn python_adapter(resolved: &Path) -> Result<Adapter, String> {
     let is_pypy = resolved
         .file_name()
         .is_some_and(|n| n.to_string_lossy().contains("pypy"));
     let adapter = if is_pypy {
-        Adapter::pypy(&resolved)
+        Adapter::pypy(resolved)
     } else {
-        Adapter::cpython(&resolved)
+        Adapter::cpython(resolved)
     };
     adapter.map_err(|e| e.to_string())
 }
 
-/// The implementations to run, from the options.
-/// Built-in adapters get the suite's built-in deviations (`scenarios/deviations.toml`); an
-/// adapter manifest lists its own.
-fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<Vec<Adapter>, String> {
+/// An implementation to run, with its manifest when it has one.
+struct Candidate {
+    adapter: Adapter,
+    manifest: Option<PathBuf>,
+}
+
+/// The implementations to run, from the options, and a set-up error record for each one that
+/// cannot be set up (a manifest that does not load, an interpreter that cannot be probed, a
+/// command that cannot start, a build that fails). Built-in adapters get the suite's built-in
+/// deviations (`scenarios/deviations.toml`); an adapter manifest lists its own.
+fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Record>), Failure> {
     let mut names = args.implementations.clone();
     if names.is_empty() {
         names.push("reference".into());
@@ -109,37 +153,112 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<Vec<Adapter>, String> {
             );
         }
     }
-    let mut adapters = Vec::new();
+    let mut out = Vec::new();
+    let mut setup = Vec::new();
+    let mut fail = |who: &str, message: String| {
+        setup.push(Record::whole_run(
+            results::SETUP,
+            who,
+            Outcome::Error,
+            message,
+        ));
+    };
+    let mut pythons: Vec<(String, PathBuf)> = Vec::new();
     for name in &names {
-        let adapter = match name.as_str() {
-            "reference" => suite.with_builtin_deviations(Adapter::reference(build_reference()?)),
+        match name.as_str() {
+            "reference" => match build_reference() {
+                Ok(bin) => out.push(Candidate {
+                    adapter: suite.with_builtin_deviations(Adapter::reference(bin)),
+                    manifest: None,
+                }),
+                Err(e) => fail("reference", e),
+            },
             "cpython" | "python3" => {
-                suite.with_builtin_deviations(python_adapter(Path::new("python3"))?)
+                pythons.push((name.clone(), interpreter(Path::new("python3"))?))
             }
-            "pypy" | "pypy3" => suite.with_builtin_deviations(python_adapter(Path::new("pypy3"))?),
-            path if Path::new(path).is_file() => Adapter::load(path).map_err(|e| e.to_string())?,
+            "pypy" | "pypy3" => pythons.push((name.clone(), interpreter(Path::new("pypy3"))?)),
+            path if Path::new(path).is_file() => match Adapter::load(path) {
+                Ok(a) => out.push(Candidate {
+                    adapter: a,
+                    manifest: Some(PathBuf::from(path)),
+                }),
+                Err(e) => fail(path, e.to_string()),
+            },
             other => {
-                return Err(format!(
-                    "unknown implementation '{other}': use reference, cpython, pypy, or the path of an \
-                     adapter manifest (see README.md, \"Testing another implementation\")"
-                ))
+                return Err(Failure::Usage(format!(
+                    "unknown implementation '{other}': use reference, cpython, pypy, or the path \
+                     of an adapter manifest (see README.md, \"Testing another implementation\")"
+                )))
             }
-        };
-        adapters.push(adapter);
-    }
-    for python in &args.python {
-        adapters.push(suite.with_builtin_deviations(python_adapter(python)?));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for adapter in &adapters {
-        if !seen.insert(adapter.name.clone()) {
-            return Err(format!(
-                "the implementation '{}' is given twice",
-                adapter.name
-            ));
         }
     }
-    Ok(adapters)
+    for python in &args.python {
+        pythons.push((python.display().to_string(), interpreter(python)?));
+    }
+    for (name, path) in pythons {
+        match python_adapter(&path) {
+            Ok(a) => out.push(Candidate {
+                adapter: suite.with_builtin_deviations(a),
+                manifest: None,
+            }),
+            Err(e) => fail(&name, e),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &out {
+        if !seen.insert(c.adapter.name.clone()) {
+            return Err(Failure::Usage(format!(
+                "the implementation '{}' is given twice",
+                c.adapter.name
+            )));
+        }
+    }
+    // A command that cannot start is found once, here, rather than once per run.
+    let mut ready = Vec::new();
+    for c in out {
+        match cannot_start(&c.adapter, suite) {
+            Some(problem) => fail(&c.adapter.name, problem),
+            None => ready.push(c),
+        }
+    }
+    Ok((ready, setup))
+}
+
+/// Why the adapter's command cannot start, if it cannot: its program is not an executable file
+/// (or not on PATH).
+fn cannot_start(adapter: &Adapter, suite: &Suite) -> Option<String> {
+    let scenario = suite.catalog.scenarios.first()?;
+    let argv = match adapter.argv(
+        &scenario.id,
+        StartMethod::Spawn,
+        &suite.runner.scenarios_dir,
+    ) {
+        Ok(argv) => argv,
+        Err(e) => return Some(e.to_string()),
+    };
+    let program = argv.first()?;
+    let found = if program.contains('/') {
+        is_executable(Path::new(program))
+    } else {
+        on_path(program).is_some_and(|p| is_executable(&p))
+    };
+    (!found).then(|| {
+        format!(
+            "cannot start `{program}`: no such executable{}: check the `command` of {}'s adapter",
+            if program.contains('/') {
+                ""
+            } else {
+                " on PATH"
+            },
+            adapter.name
+        )
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn selection(args: &MatrixArgs, suite: &Suite) -> Result<Selection, String> {
@@ -180,10 +299,16 @@ fn selection(args: &MatrixArgs, suite: &Suite) -> Result<Selection, String> {
     Ok(selection)
 }
 
-pub fn run(args: MatrixArgs) -> Result<ExitCode, String> {
-    let mut suite = workspace::load_suite()?;
+pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
+    let mut suite = workspace::load_suite().map_err(Failure::Setup)?;
     let selection = selection(&args, &suite)?;
-    let adapters = adapters(&args, &suite)?;
+    let (candidates, mut records) = adapters(&args, &suite)?;
+    for r in &records {
+        match r.message.starts_with(&r.implementation) {
+            true => eprintln!("error: {}", r.message),
+            false => eprintln!("error: {}: {}", r.implementation, r.message),
+        }
+    }
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -193,116 +318,154 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, String> {
         check_shm: jobs == 1,
         ..RunOptions::default()
     });
-    let plan = suite
+    let adapters: Vec<Adapter> = candidates.iter().map(|c| c.adapter.clone()).collect();
+    let implementations: Vec<Implementation> = candidates
+        .iter()
+        .map(|c| Implementation::of(&c.adapter, c.manifest.as_deref()))
+        .collect();
+    let options = Options {
+        jobs,
+        shard: args.shard.map(|s| format!("{}/{}", s.k, s.n)),
+        scenarios: args.scenario.clone(),
+        start_methods: args.start_methods.clone(),
+        fail_fast: args.fail_fast,
+    };
+    let mut run = RunInfo::here(options, implementations);
+    let mut plan = suite
         .plan(&adapters, &selection)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Setup(e.to_string()))?;
+    if let Some(Shard { k, n }) = args.shard {
+        plan = plan
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k - 1)
+            .map(|(_, job)| job)
+            .collect();
+    }
     let shm_before = ShmSnapshot::take("/dev/shm");
+    let clauses = |id: &str| {
+        suite
+            .catalog
+            .get(id)
+            .map_or(Vec::new(), |s| s.clauses.clone())
+    };
 
-    let bar = ProgressBar::new(plan.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {msg} [{elapsed}]")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message("0 unexpected");
+    let progress = Progress::new(plan.len());
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let unexpected = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let results: Mutex<Vec<(usize, RunResult)>> = Mutex::new(Vec::with_capacity(plan.len()));
+    let done: Mutex<Vec<(usize, Record)>> = Mutex::new(Vec::with_capacity(plan.len()));
     std::thread::scope(|scope| {
-        for _ in 0..jobs.min(plan.len().max(1)) {
-            scope.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = plan.get(i) else { return };
-                let result = suite.runner.run(job.adapter, job.scenario, job.method);
-                if !result.outcome.is_ok() {
-                    let n = unexpected.fetch_add(1, Ordering::Relaxed) + 1;
-                    bar.set_message(format!("{n} unexpected"));
-                    if args.fail_fast {
+        scope.spawn(|| progress.tick_until_done());
+        let workers: Vec<_> = (0..jobs.min(plan.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = plan.get(i) else { return };
+                    progress.started(
+                        i,
+                        format!("{} {} {}", job.adapter.name, job.method, job.scenario.id),
+                    );
+                    let result = suite.runner.run(job.adapter, job.scenario, job.method);
+                    let record = Record::from_run(&result, &clauses(&result.scenario));
+                    progress.finished(i, &record);
+                    if !record.outcome.is_ok() && args.fail_fast {
                         stop.store(true, Ordering::Relaxed);
                     }
-                }
-                bar.inc(1);
-                results
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((i, result));
-            });
+                    done.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((i, record));
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
         }
+        progress.finish();
     });
-    bar.finish_and_clear();
-    let elapsed = started.elapsed();
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by_key(|(i, _)| *i);
-    let results: Vec<RunResult> = results.into_iter().map(|(_, r)| r).collect();
-    let stray_shm = if jobs == 1 {
-        Vec::new()
-    } else {
-        shm_before.remove_new_entries()
-    };
+    run.seconds = started.elapsed().as_secs_f64();
+    let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    records.extend(done.into_iter().map(|(_, r)| r));
+    if jobs > 1 {
+        let stray = shm_before.remove_new_entries();
+        if !stray.is_empty() {
+            let list: Vec<String> = stray.iter().map(|p| p.display().to_string()).collect();
+            records.push(Record::whole_run(
+                results::DEV_SHM,
+                results::ALL,
+                Outcome::Leak,
+                format!(
+                    "new /dev/shm entries appeared during the parallel run (removed; re-run with \
+                     --jobs 1 to find the scenario):\n{}",
+                    list.join("\n")
+                ),
+            ));
+        }
+    }
 
-    let matrix = report::Matrix::new(&suite, &adapters, &selection, results, stray_shm, elapsed);
-    print!("{}", matrix.terminal_table());
-    for r in matrix.results.iter().filter(|r| !r.outcome.is_ok()) {
-        println!(
-            "\n{} {} {} {}:\n{}",
-            r.outcome.as_str().to_uppercase(),
-            r.implementation,
-            r.scenario,
-            r.start_method.as_str(),
-            workspace::indent(&r.message)
-        );
-    }
-    if !matrix.stray_shm.is_empty() {
-        println!(
-            "\nLEAK: new /dev/shm entries during the matrix (removed): {:?}",
-            matrix.stray_shm
-        );
-    }
-    let dir = if args.report_dir.is_absolute() {
-        args.report_dir.clone()
-    } else {
-        workspace::root().join(&args.report_dir)
+    let file = ResultsFile {
+        run,
+        results: records,
     };
-    matrix
-        .write_reports(&dir)
-        .map_err(|e| format!("cannot write the reports to {}: {e}", dir.display()))?;
-    let rendered = report::check_in_browser(&dir, matrix.results.len());
-    match &rendered {
-        Ok(what) => println!("report.html: {what}"),
-        Err(problem) => println!("report.html: {problem}"),
-    }
-    println!("\n{}", matrix.totals());
-    println!(
-        "{} runs in {:.1} s with {jobs} jobs; reports in {}",
-        matrix.results.len(),
-        elapsed.as_secs_f64(),
-        dir.display()
-    );
+    let dir = report::report_dir(&args.report_dir);
+    let code = show_and_write(&file, &suite, &dir, args.link_base.as_deref(), args.table)?;
     if stop.load(Ordering::Relaxed) {
-        println!("stopped early (--fail-fast)");
+        say("stopped early (--fail-fast)\n");
     }
-    Ok(if matrix.ok() && rendered.is_ok() {
+    Ok(code)
+}
+
+/// Prints a results file's unexpected results and summary (the table too when asked), writes
+/// its reports to `dir`, and returns the exit status it calls for.
+pub fn show_and_write(
+    file: &ResultsFile,
+    suite: &Suite,
+    dir: &Path,
+    link_base: Option<&str>,
+    table: bool,
+) -> Result<ExitCode, Failure> {
+    let matrix = Matrix::new(file, Some(&suite.catalog));
+    if table {
+        say(&matrix.table());
+    }
+    say(&matrix.unexpected());
+    say(&format!("\n{}", matrix.summary()));
+    matrix
+        .write_reports(dir, &Links::new(link_base))
+        .map_err(|e| {
+            Failure::Setup(format!(
+                "cannot write the reports to {}: {e}",
+                dir.display()
+            ))
+        })?;
+    let runs = file.results.iter().filter(|r| !r.is_whole_run()).count();
+    say(&format!(
+        "{runs} runs in {:.1} s; reports in {}\n",
+        file.run.seconds,
+        dir.display()
+    ));
+    Ok(if file.setup_failed() {
+        ExitCode::from(crate::EXIT_SETUP)
+    } else if file.ok() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(crate::EXIT_UNEXPECTED)
     })
 }
 
-/// Compact cell text for an outcome.
-pub fn cell(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "FAIL",
-        Outcome::Xfail => "xfail",
-        Outcome::Xpass => "XPASS",
-        Outcome::Skip => "skip",
-        Outcome::Timeout => "TIMEOUT",
-        Outcome::Leak => "LEAK",
-        Outcome::Error => "ERROR",
+#[cfg(test)]
+mod tests {
+    use super::{parse_shard, Shard};
+
+    #[test]
+    fn shards_are_k_of_n() {
+        assert_eq!(parse_shard("2/3"), Ok(Shard { k: 2, n: 3 }));
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/2/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,113 +1,159 @@
-//! The matrix's results, and the three reports: `results.json`, `junit.xml`, `report.html`.
+//! The reports of a `results.json`: the terminal summary (and the full table on request),
+//! `junit.xml`, and `report.html` (see [`crate::html`]). They are made from the file alone, so
+//! `cargo xtask report merge` renders runs from other machines exactly as a local run.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use conformance::{Adapter, Outcome, RunResult, Selection, StartMethod, Suite};
-use serde::Serialize;
+use conformance::{Catalog, Outcome, StartMethod, Version};
 
-use crate::matrix::cell;
-use crate::workspace;
+use crate::results::{Record, ResultsFile};
 
 /// One column: an implementation under one start method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
     pub implementation: String,
-    pub method: StartMethod,
+    pub method: String,
 }
 
-pub struct Matrix {
+/// A results file laid out as a matrix, with the catalog it was run from (when this checkout
+/// has it) for statements, clause texts and file names.
+pub struct Matrix<'a> {
+    pub file: &'a ResultsFile,
     pub rows: Vec<String>,
     pub columns: Vec<Column>,
-    pub results: Vec<RunResult>,
-    pub stray_shm: Vec<PathBuf>,
-    pub elapsed: Duration,
-    clauses: BTreeMap<String, Vec<String>>,
+    pub catalog: Option<&'a Catalog>,
+    cells: HashMap<(&'a str, &'a str, &'a str), &'a Record>,
 }
 
-/// A record of `results.json` (the schema is documented in README.md).
-#[derive(Serialize)]
-struct Record<'a> {
-    scenario: &'a str,
-    implementation: &'a str,
-    start_method: &'a str,
-    outcome: &'a str,
-    seconds: f64,
-    clauses: &'a [String],
-    /// For anything but pass/skip: the expected and actual normalized traces.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expected: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actual: Option<String>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    message: &'a str,
+/// Compact cell text for an outcome: upper case where it needs attention.
+pub fn cell(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::Xfail => "xfail",
+        Outcome::Xpass => "XPASS",
+        Outcome::Skip => "skip",
+        Outcome::Timeout => "TIMEOUT",
+        Outcome::Leak => "LEAK",
+        Outcome::Error => "ERROR",
+    }
 }
 
-impl Matrix {
-    pub fn new(
-        suite: &Suite,
-        adapters: &[Adapter],
-        selection: &Selection,
-        results: Vec<RunResult>,
-        stray_shm: Vec<PathBuf>,
-        elapsed: Duration,
-    ) -> Matrix {
+/// Every outcome, in the order summaries list them.
+pub const OUTCOMES: [Outcome; 8] = [
+    Outcome::Pass,
+    Outcome::Xfail,
+    Outcome::Skip,
+    Outcome::Fail,
+    Outcome::Xpass,
+    Outcome::Timeout,
+    Outcome::Leak,
+    Outcome::Error,
+];
+
+impl<'a> Matrix<'a> {
+    pub fn new(file: &'a ResultsFile, catalog: Option<&'a Catalog>) -> Matrix<'a> {
+        let runs: Vec<&Record> = file.results.iter().filter(|r| !r.is_whole_run()).collect();
+        let mut implementations: Vec<&str> = file
+            .run
+            .implementations
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        for r in &runs {
+            if !implementations.contains(&r.implementation.as_str()) {
+                implementations.push(&r.implementation);
+            }
+        }
+        let profile = |name: &str| {
+            file.run
+                .implementations
+                .iter()
+                .find(|i| i.name == name)
+                .map(|i| i.profile.as_str())
+        };
+        implementations.sort_by_key(|name| column_rank(name, profile(name)));
+        let mut columns = Vec::new();
+        for imp in implementations {
+            let mut methods: Vec<&str> = runs
+                .iter()
+                .filter(|r| r.implementation == imp)
+                .map(|r| r.start_method.as_str())
+                .collect();
+            methods.sort_by_key(|m| StartMethod::ALL.iter().position(|x| x.as_str() == *m));
+            methods.dedup();
+            columns.extend(methods.into_iter().map(|m| Column {
+                implementation: imp.to_owned(),
+                method: m.to_owned(),
+            }));
+        }
+        let order: HashMap<&str, usize> = catalog
+            .map(|c| {
+                c.scenarios
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.id.as_str(), i))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut rows: Vec<String> = Vec::new();
-        for r in &results {
+        for r in &runs {
             if !rows.contains(&r.scenario) {
                 rows.push(r.scenario.clone());
             }
         }
-        let methods: Vec<StartMethod> = StartMethod::ALL
-            .into_iter()
-            .filter(|m| selection.methods.as_ref().is_none_or(|ms| ms.contains(m)))
-            .collect();
-        let columns = adapters
-            .iter()
-            .flat_map(|a| {
-                methods.iter().map(|&method| Column {
-                    implementation: a.name.clone(),
-                    method,
-                })
-            })
-            .collect();
-        let clauses = suite
-            .catalog
-            .scenarios
-            .iter()
-            .map(|s| (s.id.clone(), s.clauses.clone()))
-            .collect();
+        rows.sort_by_key(|id| order.get(id.as_str()).copied().unwrap_or(usize::MAX));
+        let cells = runs.iter().map(|r| (r.key(), *r)).collect();
         Matrix {
+            file,
             rows,
             columns,
-            results,
-            stray_shm,
-            elapsed,
-            clauses,
+            catalog,
+            cells,
         }
     }
 
-    pub fn ok(&self) -> bool {
-        self.stray_shm.is_empty() && self.results.iter().all(|r| r.outcome.is_ok())
+    pub fn result(&self, scenario: &str, column: &Column) -> Option<&'a Record> {
+        self.cells
+            .get(&(
+                scenario,
+                column.implementation.as_str(),
+                column.method.as_str(),
+            ))
+            .copied()
     }
 
-    fn result(&self, scenario: &str, column: &Column) -> Option<&RunResult> {
-        self.results.iter().find(|r| {
-            r.scenario == scenario
-                && r.implementation == column.implementation
-                && r.start_method == column.method
-        })
+    pub fn in_column<'b>(&'b self, c: &'b Column) -> impl Iterator<Item = &'a Record> + 'b {
+        self.rows.iter().filter_map(move |row| self.result(row, c))
+    }
+
+    /// `N pass, N xfail, ...` for these records, nonzero counts only.
+    pub fn counts<'r>(records: impl Iterator<Item = &'r Record>) -> String {
+        let mut n: HashMap<Outcome, usize> = HashMap::new();
+        for r in records {
+            *n.entry(r.outcome).or_default() += 1;
+        }
+        let parts: Vec<String> = OUTCOMES
+            .iter()
+            .filter_map(|o| n.get(o).map(|k| format!("{k} {}", cell(*o))))
+            .collect();
+        if parts.is_empty() {
+            "nothing run".into()
+        } else {
+            parts.join(", ")
+        }
     }
 
     /// One row per scenario, one column per implementation × start method.
-    pub fn terminal_table(&self) -> String {
-        let w_id = self.rows.iter().map(String::len).max().unwrap_or(8).max(8);
+    pub fn table(&self) -> String {
+        let w_id = self.rows.iter().map(String::len).max().unwrap_or(8).max(11);
         let widths: Vec<usize> = self
             .columns
             .iter()
-            .map(|c| c.implementation.len().max(c.method.as_str().len()).max(7))
+            .map(|c| c.implementation.len().max(c.method.len()).max(7))
             .collect();
         let mut out = String::new();
         let _ = write!(out, "{:<w_id$}", "");
@@ -116,7 +162,7 @@ impl Matrix {
         }
         let _ = write!(out, "\n{:<w_id$}", "scenario");
         for (c, w) in self.columns.iter().zip(&widths) {
-            let _ = write!(out, "  {:<w$}", c.method.as_str());
+            let _ = write!(out, "  {:<w$}", c.method);
         }
         out.push('\n');
         for row in &self.rows {
@@ -127,314 +173,276 @@ impl Matrix {
             }
             out.push('\n');
         }
-        let _ = write!(out, "{:<w_id$}", "passed");
+        let _ = write!(out, "{:<w_id$}", "as expected");
         for (c, w) in self.columns.iter().zip(&widths) {
-            let passed = self.column_count(c, Outcome::Pass);
-            let ran = self
-                .results
-                .iter()
-                .filter(|r| Self::in_column(r, c) && r.outcome != Outcome::Skip)
-                .count();
-            let _ = write!(out, "  {:<w$}", format!("{passed}/{ran}"));
+            let (ok, ran) = self.as_expected(c);
+            let _ = write!(out, "  {:<w$}", format!("{ok}/{ran}"));
         }
         out.push('\n');
         out
     }
 
-    fn in_column(r: &RunResult, c: &Column) -> bool {
-        r.implementation == c.implementation && r.start_method == c.method
-    }
-
-    fn column_count(&self, c: &Column, outcome: Outcome) -> usize {
-        self.results
-            .iter()
-            .filter(|r| Self::in_column(r, c) && r.outcome == outcome)
-            .count()
-    }
-
-    /// `N pass, N fail, ...` over every run.
-    pub fn totals(&self) -> String {
-        let all = [
-            Outcome::Pass,
-            Outcome::Fail,
-            Outcome::Xfail,
-            Outcome::Xpass,
-            Outcome::Timeout,
-            Outcome::Leak,
-            Outcome::Skip,
-            Outcome::Error,
-        ];
-        let parts: Vec<String> = all
-            .iter()
-            .map(|&o| (o, self.results.iter().filter(|r| r.outcome == o).count()))
-            .filter(|&(o, n)| n > 0 || o == Outcome::Pass || o == Outcome::Fail)
-            .map(|(o, n)| format!("{n} {}", o.as_str()))
+    /// Of a column's runs that were not skipped: how many are as expected, and how many.
+    pub fn as_expected(&self, c: &Column) -> (usize, usize) {
+        let ran: Vec<&Record> = self
+            .in_column(c)
+            .filter(|r| r.outcome != Outcome::Skip)
             .collect();
-        let verdict = if self.ok() {
+        (ran.iter().filter(|r| r.outcome.is_ok()).count(), ran.len())
+    }
+
+    /// The summary, within 80 columns: a line per column, then the totals and the verdict.
+    pub fn summary(&self) -> String {
+        let w_imp = self
+            .columns
+            .iter()
+            .map(|c| c.implementation.len())
+            .max()
+            .unwrap_or(9)
+            .clamp(9, 26);
+        let mut out = String::new();
+        for c in &self.columns {
+            let (ok, ran) = self.as_expected(c);
+            let _ = writeln!(
+                out,
+                "  {:<w_imp$} {:<10} {ok:>3}/{ran:<3} as expected  {}",
+                truncate(&c.implementation, w_imp),
+                c.method,
+                Self::counts(self.in_column(c).filter(|r| r.outcome != Outcome::Pass))
+                    .replace("nothing run", "")
+            );
+        }
+        for r in self.file.results.iter().filter(|r| r.is_whole_run()) {
+            let _ = writeln!(
+                out,
+                "  {}: {} {}",
+                r.scenario,
+                cell(r.outcome),
+                r.implementation
+            );
+        }
+        let verdict = if self.file.setup_failed() {
+            "SET-UP ERRORS"
+        } else if self.file.ok() {
             "every result as expected"
         } else {
             "UNEXPECTED RESULTS"
         };
-        format!("{}: {verdict}", parts.join(", "))
+        let runs = self.file.results.iter().filter(|r| !r.is_whole_run());
+        let _ = writeln!(out, "{}: {verdict}", Self::counts(runs));
+        out
     }
 
-    pub fn write_reports(&self, dir: &Path) -> std::io::Result<()> {
+    /// Each unexpected result with its message (without the traces the diff shows), indented.
+    pub fn unexpected(&self) -> String {
+        let mut out = String::new();
+        for r in self.file.results.iter().filter(|r| !r.outcome.is_ok()) {
+            let _ = writeln!(out, "\n{}", headline(r));
+            out.push_str(&crate::workspace::indent(
+                &without_traces(&r.message).join("\n"),
+            ));
+        }
+        out
+    }
+
+    /// The expected-outcome file of a run, relative to the scenarios directory.
+    /// The expected-outcome file a run was judged against: its variant's, or the main one.
+    pub fn expected_file(
+        &self,
+        scenario: &str,
+        method: &str,
+        variant: Option<&str>,
+    ) -> Option<String> {
+        let s = self.catalog?.get(scenario)?;
+        let m: StartMethod = method.parse().ok()?;
+        let variant = variant.and_then(|name| s.variants.iter().find(|v| v.name == name));
+        Some(format!("expected/{}", s.expected_file_name_for(m, variant)))
+    }
+
+    pub fn write_reports(&self, dir: &Path, links: &Links) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("results.json"), self.json())?;
+        std::fs::write(dir.join("results.json"), self.file.to_json())?;
         std::fs::write(dir.join("junit.xml"), self.junit())?;
-        std::fs::write(dir.join("report.html"), self.html())?;
+        std::fs::write(dir.join("report.html"), crate::html::render(self, links))?;
         Ok(())
-    }
-
-    fn json(&self) -> String {
-        let records: Vec<Record<'_>> = self
-            .results
-            .iter()
-            .map(|r| {
-                let detailed = !matches!(r.outcome, Outcome::Pass | Outcome::Skip);
-                Record {
-                    scenario: &r.scenario,
-                    implementation: &r.implementation,
-                    start_method: r.start_method.as_str(),
-                    outcome: r.outcome.as_str(),
-                    seconds: r.seconds,
-                    clauses: self.clauses.get(&r.scenario).map_or(&[], Vec::as_slice),
-                    expected: detailed
-                        .then(|| r.expected.as_ref().map(|e| e.render()))
-                        .flatten(),
-                    actual: detailed
-                        .then(|| r.actual.as_ref().map(|e| e.render()))
-                        .flatten(),
-                    message: &r.message,
-                }
-            })
-            .collect();
-        serde_json::to_string_pretty(&records).unwrap_or_else(|_| "[]".into()) + "\n"
     }
 
     fn junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         let mut report = Report::new("conformance");
-        for column in &self.columns {
-            let mut suite = TestSuite::new(format!(
-                "{} {}",
-                column.implementation,
-                column.method.as_str()
-            ));
-            for r in self.results.iter().filter(|r| Self::in_column(r, column)) {
+        report.set_time(Duration::from_secs_f64(self.file.run.seconds.max(0.0)));
+        let mut suites: Vec<(String, TestSuite)> = Vec::new();
+        let whole_run: Vec<&Record> = self
+            .file
+            .results
+            .iter()
+            .filter(|r| r.is_whole_run())
+            .collect();
+        let mut groups: Vec<(String, Vec<&Record>)> = self
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    format!("{} {}", c.implementation, c.method),
+                    self.in_column(c).collect(),
+                )
+            })
+            .collect();
+        if !whole_run.is_empty() {
+            groups.insert(0, ("run".into(), whole_run));
+        }
+        for (name, records) in groups {
+            let mut suite = TestSuite::new(name.clone());
+            let mut time = 0.0;
+            for r in records {
+                let first_line = r.message.lines().next().unwrap_or("").to_owned();
                 let status = match r.outcome {
-                    Outcome::Pass | Outcome::Xfail => TestCaseStatus::success(),
-                    Outcome::Skip => {
-                        let mut status = TestCaseStatus::skipped();
-                        status.set_message(r.message.clone());
-                        status
-                    }
-                    Outcome::Error => {
-                        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                        status.set_message(r.message.clone());
-                        status
+                    Outcome::Pass => TestCaseStatus::success(),
+                    // As pytest writes them: an expected failure is a skip of type xfail.
+                    Outcome::Xfail | Outcome::Skip => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_type(r.outcome.as_str());
+                        s.set_message(format!("{}: {first_line}", r.outcome));
+                        s.set_description(r.message.clone());
+                        s
                     }
                     other => {
-                        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        status.set_message(format!("{}: {}", other.as_str(), r.message));
-                        status
+                        let kind = if other == Outcome::Error {
+                            NonSuccessKind::Error
+                        } else {
+                            NonSuccessKind::Failure
+                        };
+                        let mut s = TestCaseStatus::non_success(kind);
+                        s.set_type(other.as_str());
+                        s.set_message(format!("{}: {first_line}", other));
+                        s.set_description(r.message.clone());
+                        s
                     }
                 };
                 let mut case = TestCase::new(r.scenario.clone(), status);
-                case.set_time(Duration::from_secs_f64(r.seconds));
+                case.set_classname(format!("{}.{}", r.implementation, r.start_method));
+                case.set_time(Duration::from_secs_f64(r.seconds.max(0.0)));
+                if let Some(actual) = &r.actual {
+                    case.set_system_out(actual.clone());
+                }
+                time += r.seconds.max(0.0);
                 suite.add_test_case(case);
             }
-            report.add_test_suite(suite);
+            suite.set_time(Duration::from_secs_f64(time));
+            suites.push((name, suite));
         }
+        report.add_test_suites(suites.into_iter().map(|(_, s)| s));
         report.to_string().unwrap_or_default()
     }
-
-    fn html(&self) -> String {
-        let mut page = String::from(HTML_HEAD);
-        let _ = write!(
-            page,
-            "<h1>Conformance matrix</h1><p>{} &middot; {} runs in {:.1} s</p>\n<table><thead><tr><th></th>",
-            escape(&self.totals()),
-            self.results.len(),
-            self.elapsed.as_secs_f64()
-        );
-        for c in &self.columns {
-            let _ = write!(
-                page,
-                "<th>{}<br><span class=m>{}</span></th>",
-                escape(&c.implementation),
-                c.method.as_str()
-            );
-        }
-        page.push_str("</tr></thead><tbody>\n");
-        for row in &self.rows {
-            let _ = write!(
-                page,
-                "<tr><th class=id><a href=\"#s-{0}\">{0}</a></th>",
-                escape(row)
-            );
-            for c in &self.columns {
-                match self.result(row, c) {
-                    Some(r) => {
-                        let _ = write!(
-                            page,
-                            "<td class={}><a href=\"#{}\">{}</a></td>",
-                            r.outcome.as_str(),
-                            anchor(r),
-                            cell(r.outcome)
-                        );
-                    }
-                    None => page.push_str("<td>-</td>"),
-                }
-            }
-            page.push_str("</tr>\n");
-        }
-        page.push_str("</tbody></table>\n<h2>Scenarios</h2>\n");
-        let clause_texts = workspace::clause_texts();
-        for row in &self.rows {
-            let _ = write!(page, "<section id=\"s-{0}\"><h3>{0}</h3>", escape(row));
-            for clause in self.clauses.get(row).into_iter().flatten() {
-                let text = clause_texts
-                    .iter()
-                    .find(|(id, _)| id == clause)
-                    .map_or("", |(_, t)| t.as_str());
-                let _ = write!(
-                    page,
-                    "<p class=clause><b>{}</b> {}</p>",
-                    escape(clause),
-                    escape(text)
-                );
-            }
-            for r in self.results.iter().filter(|r| &r.scenario == row) {
-                let _ = write!(
-                    page,
-                    "<details id=\"{}\"{}><summary class={}>{} {} &mdash; {} ({:.2} s)</summary>",
-                    anchor(r),
-                    if r.outcome.is_ok() { "" } else { " open" },
-                    r.outcome.as_str(),
-                    escape(&r.implementation),
-                    r.start_method.as_str(),
-                    r.outcome.as_str(),
-                    r.seconds
-                );
-                let show = |e: &Option<conformance::Expected>| {
-                    e.as_ref().map_or("(none)".to_owned(), |e| e.render())
-                };
-                let _ = write!(
-                    page,
-                    "<div class=traces><div><h4>expected</h4><pre>{}</pre></div><div><h4>actual</h4><pre>{}</pre></div></div>",
-                    escape(&show(&r.expected)),
-                    escape(&show(&r.actual))
-                );
-                if !r.message.is_empty() {
-                    let _ = write!(page, "<pre class=msg>{}</pre>", escape(&r.message));
-                }
-                page.push_str("</details>");
-            }
-            page.push_str("</section>\n");
-        }
-        page.push_str("</body></html>\n");
-        page
-    }
 }
 
-fn anchor(r: &RunResult) -> String {
-    format!(
-        "r-{}-{}-{}",
-        r.scenario,
-        r.implementation,
-        r.start_method.as_str()
-    )
-    .replace(['.', ' '], "_")
-}
-
-/// HTML text escaping (the five characters that matter in text and attribute values).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// A run's message without its `expected:` and `actual:` paragraphs, which repeat what the
+/// diff above them says (the traces themselves are in the record and the report).
+pub fn without_traces(message: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut in_trace = false;
+    for line in message.lines() {
+        if line == "expected:" || line == "actual:" {
+            in_trace = true;
+        } else if !(in_trace && line.starts_with("    ")) {
+            in_trace = false;
+            out.push(line);
         }
     }
     out
 }
 
-const HTML_HEAD: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>multiprocessing conformance matrix</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:3px 8px;text-align:center}
-th.id{text-align:left;font-weight:normal;font-family:monospace}.m{font-weight:normal;color:#666}
-td a{color:inherit;text-decoration:none;display:block}
-.pass{background:#c8f0c8}.fail,.error{background:#f4b4b4;font-weight:bold}.xfail{background:#f0e6a8}
-.xpass{background:#f4c8f4;font-weight:bold}.timeout{background:#f4c890;font-weight:bold}
-.leak{background:#e0b0f0;font-weight:bold}.skip{background:#eee;color:#888}
-summary{cursor:pointer;padding:2px 6px}.traces{display:flex;gap:1em}.traces div{flex:1}
-pre{background:#f7f7f7;border:1px solid #ddd;padding:6px;overflow:auto}.clause{color:#444}
-section{border-top:1px solid #ddd;margin-top:1em}
-</style></head><body>
-"#;
-
-/// A Chromium-family browser on PATH, if any.
-fn browser() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome", "chrome"]
-        .iter()
-        .find_map(|name| crate::matrix::on_path(name))
+/// `FAIL cpython-3.11.7 spawn exit-code (0.52 s)`.
+pub fn headline(r: &Record) -> String {
+    if r.is_whole_run() {
+        return format!("{} {} {}", cell(r.outcome), r.scenario, r.implementation);
+    }
+    format!(
+        "{} {} {} {} ({:.2} s)",
+        cell(r.outcome),
+        r.implementation,
+        r.start_method,
+        r.scenario,
+        r.seconds
+    )
 }
 
-/// Renders `report.html` in a real headless browser, when one is installed: checks that the DOM
-/// the browser built has the matrix with one cell per run, and saves a screenshot as `report.png`.
-/// Returns what it did, or why not.
-pub fn check_in_browser(dir: &Path, runs: usize) -> Result<String, String> {
-    let Some(browser) = browser() else {
-        return Ok("no headless browser on PATH (install chromium to render report.html)".into());
-    };
-    let page = dir.join("report.html");
-    let url = format!("file://{}", page.display());
-    let profile = std::env::temp_dir().join(format!("xtask-chromium-{}", std::process::id()));
-    let flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ];
-    let run = |extra: &[String]| {
-        std::process::Command::new(&browser)
-            .args(flags)
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", browser.display()))
-    };
-    let dom = run(&["--dump-dom".into()])?;
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    let cells = dom.matches("<td class=\"").count();
-    let screenshot = dir.join("report.png");
-    let shot = run(&[
-        format!("--screenshot={}", screenshot.display()),
-        "--window-size=1400,1800".into(),
-    ]);
-    let _ = std::fs::remove_dir_all(&profile);
-    shot?;
-    if cells != runs {
-        return Err(format!(
-            "{} rendered {cells} matrix cells for {runs} runs: report.html is broken",
-            browser.display()
-        ));
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(width - 1).collect();
+        t.push('…');
+        t
     }
-    Ok(format!(
-        "rendered in {}: {cells} cells; screenshot {}",
-        browser.display(),
-        screenshot.display()
-    ))
+}
+
+/// Where the report's links to the scenarios' files and the spec go: a URL prefix such as
+/// `https://github.com/o/r/blob/<commit>/` or, by default, this checkout's directory.
+pub struct Links {
+    pub base: String,
+}
+
+impl Links {
+    pub fn new(base: Option<&str>) -> Links {
+        let base = match base {
+            Some(b) if b.ends_with('/') => b.to_owned(),
+            Some(b) => format!("{b}/"),
+            None => format!("file://{}/", crate::workspace::root().display()),
+        };
+        Links { base }
+    }
+
+    pub fn to(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// The report directory: relative paths are relative to the workspace root.
+pub fn report_dir(dir: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        crate::workspace::root().join(dir)
+    }
+}
+
+/// The family of an implementation name (`cpython-3.11.7` is `cpython`).
+pub fn family(name: &str) -> &str {
+    name.split_once('-').map_or(name, |(f, _)| f)
+}
+
+/// Orders columns for the page and the terminal: the reference, CPython by version, PyPy by
+/// version, then the rest by name; start methods in the suite's order.
+pub fn column_rank(implementation: &str, profile: Option<&str>) -> (u8, Option<Version>, String) {
+    let rank = match family(implementation) {
+        "reference" => 0,
+        "cpython" => 1,
+        "pypy" => 2,
+        _ => 3,
+    };
+    (
+        rank,
+        profile.and_then(|p| p.parse().ok()),
+        implementation.to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn without_traces_keeps_the_diff_and_the_stderr_tail() {
+        let message = "trace differs (- expected, + actual):\n- a\n+ b\nexpected:\n    exit: 0\n    a\nactual:\n    exit: 0\n    b\ncommand: x\nstderr (last 20 lines):\n    boom";
+        assert_eq!(
+            super::without_traces(message),
+            [
+                "trace differs (- expected, + actual):",
+                "- a",
+                "+ b",
+                "command: x",
+                "stderr (last 20 lines):",
+                "    boom"
+            ]
+        );
+    }
 }

@@ -2,7 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::fmt::Write as _;
+
 use conformance::{Catalog, Expected, Suite};
+
+use crate::say;
 
 /// The workspace root (this crate's parent directory).
 pub fn root() -> PathBuf {
@@ -58,8 +62,22 @@ pub fn clause_text(id: &str) -> Option<String> {
         .map(|(_, body)| body)
 }
 
+/// Appends a line to a `String` (the tasks build their output, then [`say`] it, so
+/// a closed pipe ends it quietly).
+macro_rules! out {
+    ($out:ident, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+macro_rules! outp {
+    ($out:ident, $($arg:tt)*) => {{
+        let _ = write!($out, $($arg)*);
+    }};
+}
+
 pub fn list() -> Result<(), String> {
     let catalog = load_catalog()?;
+    let mut out = String::new();
     let width = catalog
         .scenarios
         .iter()
@@ -67,35 +85,39 @@ pub fn list() -> Result<(), String> {
         .max()
         .unwrap_or(8);
     for s in &catalog.scenarios {
-        println!(
+        out!(
+            out,
             "{:<width$}  {:<24}  {}",
             s.id,
             s.clauses.join(","),
             s.statement
         );
     }
-    println!("{} scenarios", catalog.scenarios.len());
+    out!(out, "{} scenarios", catalog.scenarios.len());
+    say(&out);
     Ok(())
 }
 
 pub fn explain(id: &str) -> Result<(), String> {
     let catalog = load_catalog()?;
+    let mut out = String::new();
     let Some(s) = catalog.get(id) else {
         return Err(format!(
             "no scenario '{id}' in {}: `cargo xtask list` shows the ids",
             catalog.path.display()
         ));
     };
-    println!("{}\n  {}\n", s.id, s.statement);
+    out!(out, "{}\n  {}\n", s.id, s.statement);
     for clause in &s.clauses {
         match clause_text(clause) {
-            Some(text) => println!("{clause}: {text}"),
-            None => println!("{clause}: (not found in {})", spec_path().display()),
+            Some(text) => out!(out, "{clause}: {text}"),
+            None => out!(out, "{clause}: (not found in {})", spec_path().display()),
         }
     }
     let methods: Vec<&str> = s.methods.iter().map(|m| m.as_str()).collect();
-    println!("\nstart methods: {}", methods.join(", "));
-    println!(
+    out!(out, "\nstart methods: {}", methods.join(", "));
+    out!(
+        out,
         "timeout: {} s; unordered: {}; profiles: {}",
         s.timeout.as_secs(),
         s.unordered,
@@ -105,11 +127,13 @@ pub fn explain(id: &str) -> Result<(), String> {
             s.profiles.to_string()
         }
     );
-    println!("programs:");
-    println!("  python: scenarios/python/{}.py", s.id_underscore());
-    println!(
+    out!(out, "programs:");
+    out!(out, "  python: scenarios/python/{}.py", s.id_underscore());
+    out!(
+        out,
         "  rust:   scenarios/src (the `{}` entry; run `scenarios {} <method>`)",
-        s.id, s.id
+        s.id,
+        s.id
     );
     let expected = scenarios_dir().join("expected");
     let mut shown = std::collections::BTreeSet::new();
@@ -118,12 +142,13 @@ pub fn explain(id: &str) -> Result<(), String> {
         if !shown.insert(file.clone()) {
             continue;
         }
-        println!("\nexpected ({file}):");
+        out!(out, "\nexpected ({file}):");
         match Expected::load(expected.join(&file)) {
-            Ok(e) => print!("{}", indent(&e.render())),
-            Err(err) => println!("  {err}"),
+            Ok(e) => outp!(out, "{}", indent(&e.render())),
+            Err(err) => out!(out, "  {err}"),
         }
     }
+    say(&out);
     Ok(())
 }
 
