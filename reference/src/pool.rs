@@ -35,9 +35,11 @@
 //! Each worker has a duplex [`Connection`] of its own to the pool, and the pool knows which
 //! chunks each worker holds. A caller's thread encodes its tasks and hands chunks to idle
 //! workers itself; one handler thread per pool receives the results, notices dead workers (by
-//! their sentinels), replaces them, and hands out the next chunks. A worker holds at most a few
-//! chunks at a time; more when the chunks have been quick, so tiny tasks travel many to a
-//! message. A worker answers a message's chunks in one message when no more work is waiting.
+//! their sentinels), replaces them, and hands out the next chunks. A worker holds one chunk at a
+//! time when chunks are slow, more when they have been quick, so tiny tasks travel many to a
+//! message. A worker answers each chunk before starting the next, and records in a shared word
+//! how many it has started: when it dies, the pool knows the one chunk it was running (that one
+//! fails) and gives the chunks it had not started to another worker.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -57,6 +59,7 @@ use crate::connection::{pipe, Connection, Waitable};
 use crate::context::{Context, StartMethod};
 use crate::error::{Error, Result};
 use crate::process::Process;
+use crate::shared::RawValue;
 use crate::target::{self, FuncRef, Task, TaskError, TaskFn};
 use crate::{sys, wire};
 
@@ -188,6 +191,7 @@ impl WorkerInit {
 /// answer chunks until told to exit, the pool goes away, or `maxtasks` chunks are done.
 fn worker_main(
     mut conn: Connection,
+    started: RawValue<u64>,
     init: Option<WorkerInit>,
     maxtasks: Option<u64>,
 ) -> std::result::Result<(), String> {
@@ -198,7 +202,6 @@ fn worker_main(
     // SAFETY: getppid has no preconditions.
     let parent = unsafe { libc::getppid() };
     let mut done = 0u64;
-    let mut replies: Vec<Reply> = Vec::new();
     let mut functions: HashMap<FuncRef, std::result::Result<TaskFn, TaskError>> = HashMap::new();
     loop {
         // Wait for work, and leave if the pool's process is gone (a `fork` sibling may hold a
@@ -218,7 +221,10 @@ fn worker_main(
             Err(err) => return Err(err.to_string()),
         };
         for chunk in chunks {
-            let started = Instant::now();
+            // Before running it: if this process dies, the pool knows which chunks it had not
+            // started, and gives them to another worker.
+            started.set(done + 1);
+            let began = Instant::now();
             let entry = functions
                 .entry(chunk.func.clone())
                 .or_insert_with(|| target::resolve(&chunk.func))
@@ -231,23 +237,19 @@ fn worker_main(
                     Err(err) => Err(err.clone()),
                 })
                 .collect();
-            replies.push(Reply {
+            // Answered before the next chunk starts: if this process dies, only the chunk it
+            // was running is lost (see `Engine::reap`).
+            let reply = Reply {
                 job: chunk.job,
                 index: chunk.index,
                 outcomes,
-                nanos: started.elapsed().as_nanos() as u64,
-            });
+                nanos: began.elapsed().as_nanos() as u64,
+            };
+            conn.send(std::slice::from_ref(&reply))
+                .map_err(|e| e.to_string())?;
             done += 1;
         }
         let last = maxtasks.is_some_and(|max| done >= max);
-        // Answer now unless more work is already waiting (then the answers travel together).
-        if last
-            || replies.len() >= 256
-            || !conn.poll(Some(Duration::ZERO)).map_err(|e| e.to_string())?
-        {
-            conn.send(&replies).map_err(|e| e.to_string())?;
-            replies.clear();
-        }
         if last {
             return Ok(());
         }
@@ -362,11 +364,14 @@ struct Chunk {
 struct Worker {
     process: Process,
     conn: Connection,
+    /// How many chunks it has started, written by the worker before each.
+    started: RawValue<u64>,
     name: String,
     pid: i32,
     sentinel: RawFd,
-    /// The chunks it holds: (job, first index, number of tasks).
-    in_flight: VecDeque<(u64, usize, usize)>,
+    /// The chunks it holds, in the order handed out (kept until answered, to hand them to
+    /// another worker if this one dies before starting them).
+    in_flight: VecDeque<Chunk>,
     /// Chunks handed to it, against `maxtasks`.
     assigned: u64,
     /// Its connection reached the end (it exited or is exiting).
@@ -548,10 +553,11 @@ impl Engine {
 
     fn new_worker(&self) -> Result<Worker> {
         let (ours, theirs) = pipe(true)?;
+        let started = RawValue::new(0u64)?;
         let mut process = Process::with_context(
             Some(self.context),
             worker_main,
-            (theirs, self.init.clone(), self.maxtasks),
+            (theirs, started.clone(), self.init.clone(), self.maxtasks),
         )
         .with_daemon(true);
         if self.flavor == Flavor::Pool {
@@ -566,6 +572,7 @@ impl Engine {
             sentinel: process.sentinel()?,
             process,
             conn: ours,
+            started,
             in_flight: VecDeque::new(),
             assigned: 0,
             gone: false,
@@ -747,15 +754,11 @@ impl Engine {
                 }
                 worker.assigned += batch.len() as u64;
                 for chunk in &batch {
-                    worker
-                        .in_flight
-                        .push_back((chunk.job, chunk.index, chunk.args.len()));
-                }
-                for chunk in &batch {
                     if let Some(job) = state.jobs.get_mut(&chunk.job) {
                         job.started = true;
                     }
                 }
+                state.workers[w].in_flight.extend(batch);
                 if state.pending.is_empty() {
                     break;
                 }
@@ -876,7 +879,7 @@ impl Engine {
                             if let Some(at) = worker
                                 .in_flight
                                 .iter()
-                                .position(|&(job, i, _)| job == reply.job && i == index)
+                                .position(|chunk| chunk.job == reply.job && chunk.index == index)
                             {
                                 worker.in_flight.remove(at);
                             }
@@ -938,9 +941,19 @@ impl Engine {
                 pid: worker.pid,
                 exitcode,
             };
-            for (job, index, len) in worker.in_flight {
-                if let Some(job) = state.jobs.get_mut(&job) {
-                    for i in index..index + len {
+            // Chunks are run and answered in the order they were handed out, each answered
+            // before the next starts: of those without an answer, the first (if `started` says
+            // so) was running and is lost; the others never started, and go back to the queue.
+            let answered = worker.assigned - worker.in_flight.len() as u64;
+            let lost = worker.started.get().saturating_sub(answered) as usize;
+            let mut in_flight = worker.in_flight;
+            let unstarted = in_flight.split_off(lost.min(in_flight.len()));
+            for chunk in unstarted.into_iter().rev() {
+                state.pending.push_front(chunk);
+            }
+            for chunk in in_flight {
+                if let Some(job) = state.jobs.get_mut(&chunk.job) {
+                    for i in chunk.index..chunk.index + chunk.args.len() {
                         job.finish(i, Err(failure.clone()));
                     }
                 }

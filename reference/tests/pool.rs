@@ -59,6 +59,15 @@ fn die_on_two(x: u64) -> u64 {
 }
 
 #[multiprocessing::target]
+fn die_on_150(x: u64) -> u64 {
+    if x == 150 {
+        // SAFETY: raising a signal at this process has no preconditions.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    x
+}
+
+#[multiprocessing::target]
 fn make_lock(_: u64) -> Lock {
     Lock::new().unwrap()
 }
@@ -282,13 +291,19 @@ fn a_killed_worker_fails_its_tasks_and_is_replaced(
         panic!("not WorkerLost: {:?}", results[2]);
     };
     assert_eq!(*exitcode, Some(-9));
-    // The worker's other tasks, if it held any queued behind that one, are lost with it.
+    // Tasks queued behind that one in the same worker go to another worker.
+    for i in [0, 1, 3, 4] {
+        assert_eq!(results[i].as_ref().unwrap(), &(i as u64));
+    }
+    // Quick tasks travel many to a worker: only the one that was running is lost.
+    let results: Vec<_> = pool.imap(die_on_150, 0..300u64, None).unwrap().collect();
     for (i, result) in results.iter().enumerate() {
         match result {
             Ok(x) => assert_eq!(*x, i as u64),
-            Err(err) => assert_eq!(err.kind(), "WorkerLost", "{err}"),
+            Err(err) => assert!(i == 150 && err.kind() == "WorkerLost", "{i}: {err}"),
         }
     }
+    assert!(results[150].is_err());
     let err = pool.map(die_on_two, 0..5u64, Some(1)).unwrap_err();
     assert_eq!(err.kind(), "WorkerLost", "{err}");
     // Replaced: two workers again.
