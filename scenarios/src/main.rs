@@ -5,6 +5,7 @@
 //! `main_guard()` is its "module top level": it runs again in `spawn`/`forkserver` children.
 
 mod ipc;
+mod pool;
 mod process_model;
 mod trace;
 
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     match process_model::SCENARIOS
         .iter()
         .chain(ipc::SCENARIOS)
+        .chain(pool::SCENARIOS)
         .find(|(name, _)| *name == id)
     {
         Some((_, scenario)) => {
