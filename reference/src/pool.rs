@@ -79,12 +79,14 @@ enum RequestIn {
     Exit,
 }
 
+/// A chunk: `count` tasks of one function, their encoded argument tuples one after the other.
 #[derive(Serialize)]
 struct ChunkOut<'a> {
     job: u64,
     index: u64,
     func: &'a FuncRef,
-    args: &'a [ByteBuf],
+    count: u64,
+    args: &'a ByteBuf,
 }
 
 #[derive(Deserialize)]
@@ -92,15 +94,17 @@ struct ChunkIn {
     job: u64,
     index: u64,
     func: FuncRef,
-    args: Vec<ByteBuf>,
+    count: u64,
+    args: ByteBuf,
 }
 
-/// A worker's answer for one chunk: each task's outcome, and the time the chunk took.
+/// A worker's answer for one chunk: each task's outcome (`target::push_outcome`), and the time
+/// the chunk took.
 #[derive(Serialize, Deserialize)]
 struct Reply {
     job: u64,
     index: u64,
-    outcomes: Vec<std::result::Result<ByteBuf, TaskError>>,
+    outcomes: ByteBuf,
     nanos: u64,
 }
 
@@ -174,13 +178,19 @@ impl WorkerInit {
         }
         wire::receive_fds(fds);
         let entry = target::resolve(&self.func).map_err(|e| format!("{e:?}"))?;
-        match entry(&self.args) {
-            Ok(_) => Ok(()),
-            Err(TaskError::Panicked { message, location }) => Err(format!(
-                "the initializer panicked{}: {message}",
-                location.map(|l| format!(" at {l}")).unwrap_or_default()
-            )),
-            Err(other) => Err(format!("the initializer failed: {other:?}")),
+        let mut out = Vec::new();
+        entry(&self.args, 1, &mut out);
+        match target::split_outcomes(&out).first() {
+            Some((true, _)) => Ok(()),
+            Some((false, range)) => match postcard::from_bytes::<TaskError>(&out[range.clone()]) {
+                Ok(TaskError::Panicked { message, location }) => Err(format!(
+                    "the initializer panicked{}: {message}",
+                    location.map(|l| format!(" at {l}")).unwrap_or_default()
+                )),
+                Ok(other) => Err(format!("the initializer failed: {other:?}")),
+                Err(err) => Err(format!("the initializer failed: {err}")),
+            },
+            None => Err("the initializer returned nothing".to_owned()),
         }
     }
 }
@@ -229,20 +239,22 @@ fn worker_main(
                 .entry(chunk.func.clone())
                 .or_insert_with(|| target::resolve(&chunk.func))
                 .clone();
-            let outcomes = chunk
-                .args
-                .iter()
-                .map(|args| match &entry {
-                    Ok(entry) => entry(args).map(ByteBuf::from),
-                    Err(err) => Err(err.clone()),
-                })
-                .collect();
+            let count = chunk.count as usize;
+            let mut outcomes = Vec::new();
+            match &entry {
+                Ok(entry) => entry(&chunk.args, count, &mut outcomes),
+                Err(err) => {
+                    for _ in 0..count {
+                        target::push_outcome(&mut outcomes, Err(err));
+                    }
+                }
+            }
             // Answered before the next chunk starts: if this process dies, only the chunk it
             // was running is lost (see `Engine::reap`).
             let reply = Reply {
                 job: chunk.job,
                 index: chunk.index,
-                outcomes,
+                outcomes: ByteBuf::from(outcomes),
                 nanos: began.elapsed().as_nanos() as u64,
             };
             conn.send(std::slice::from_ref(&reply))
@@ -260,12 +272,7 @@ fn worker_main(
 static WORKER: target::TargetEntry = target::TargetEntry {
     name: || std::any::type_name_of_val(&worker_main),
     run: |bytes| target::run_registered(worker_main, bytes),
-    task: |_| {
-        Err(TaskError::Serialization {
-            what: "the pool's worker".to_owned(),
-            reason: "it is not a task".to_owned(),
-        })
-    },
+    task: |_, count, out| target::not_a_task("the pool's worker", count, out),
 };
 
 // ----- the pool's side -----
@@ -322,7 +329,20 @@ impl Failure {
     }
 }
 
-type Slot = std::result::Result<Vec<u8>, Failure>;
+/// A task's encoded result: a range of the buffer its chunk's answer came in.
+#[derive(Clone)]
+pub(crate) struct Payload {
+    buf: Arc<Vec<u8>>,
+    range: std::ops::Range<usize>,
+}
+
+impl Payload {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
+type Slot = std::result::Result<Payload, Failure>;
 
 /// The tasks of one call (`map`, `apply_async`, `submit`, ...) and their results so far.
 pub(crate) struct Job {
@@ -358,7 +378,8 @@ struct Chunk {
     job: u64,
     index: usize,
     func: Arc<FuncRef>,
-    args: Vec<ByteBuf>,
+    count: usize,
+    args: ByteBuf,
 }
 
 struct Worker {
@@ -633,23 +654,8 @@ impl Engine {
             self.start_method() == StartMethod::Fork,
         )?);
         let name = std::any::type_name::<F>();
-        let encoded: Vec<std::result::Result<ByteBuf, Failure>> = items
-            .into_iter()
-            .map(|args| {
-                wire::encode(&args, || format!("the arguments of task '{name}'"))
-                    .map(ByteBuf::from)
-                    .map_err(|err| match err {
-                        Error::Serialization { what, reason } => {
-                            Failure::Serialization { what, reason }
-                        }
-                        other => Failure::Serialization {
-                            what: format!("the arguments of task '{name}'"),
-                            reason: other.to_string(),
-                        },
-                    })
-            })
-            .collect();
-        let n = encoded.len();
+        let items: Vec<A> = items.into_iter().collect();
+        let n = items.len();
         let chunksize = chunksize.unwrap_or_else(|| {
             // CPython: divmod(len, processes * 4), rounded up.
             n.div_ceil(self.processes * 4).max(1)
@@ -657,34 +663,24 @@ impl Engine {
         let mut state = lock(&self.state);
         self.check_running(&state)?;
         let id = self.new_job(&mut state, n);
-        let mut start = 0;
-        let mut encoded = encoded.into_iter();
-        while start < n {
-            let len = chunksize.min(n - start);
-            let mut args = Vec::with_capacity(len);
-            let mut failed = None;
-            for (offset, item) in encoded.by_ref().take(len).enumerate() {
-                match item {
-                    Ok(bytes) => args.push(bytes),
-                    Err(failure) => failed = failed.or(Some((offset, failure))),
-                }
-            }
-            match failed {
-                // CPython fails the chunk an argument of which cannot be pickled.
-                Some((_, failure)) => {
-                    let job = state.jobs.get_mut(&id).expect("inserted above");
-                    for index in start..start + len {
-                        job.finish(index, Err(failure.clone()));
-                    }
-                }
-                None => state.pending.push_back(Chunk {
+        for (chunk, items) in items.chunks(chunksize).enumerate() {
+            let start = chunk * chunksize;
+            match encode_chunk(items, name) {
+                Ok(args) => state.pending.push_back(Chunk {
                     job: id,
                     index: start,
                     func: Arc::clone(&func),
+                    count: items.len(),
                     args,
                 }),
+                // CPython fails the chunk an argument of which cannot be pickled.
+                Err(failure) => {
+                    let job = state.jobs.get_mut(&id).expect("inserted above");
+                    for index in start..start + items.len() {
+                        job.finish(index, Err(failure.clone()));
+                    }
+                }
             }
-            start += len;
         }
         self.dispatch(&mut state);
         drop(state);
@@ -732,6 +728,7 @@ impl Engine {
                             job: chunk.job,
                             index: chunk.index as u64,
                             func: &chunk.func,
+                            count: chunk.count as u64,
                             args: &chunk.args,
                         })
                         .collect(),
@@ -885,10 +882,23 @@ impl Engine {
                             }
                             state.chunk_nanos = 0.5 * state.chunk_nanos + 0.5 * reply.nanos as f64;
                             if let Some(job) = state.jobs.get_mut(&reply.job) {
-                                for (offset, outcome) in reply.outcomes.into_iter().enumerate() {
-                                    let slot = outcome
-                                        .map(ByteBuf::into_vec)
-                                        .map_err(|err| Failure::Task(err, name.clone()));
+                                let buf = Arc::new(reply.outcomes.into_vec());
+                                for (offset, (ok, range)) in
+                                    target::split_outcomes(&buf).into_iter().enumerate()
+                                {
+                                    let slot = if ok {
+                                        Ok(Payload {
+                                            buf: Arc::clone(&buf),
+                                            range,
+                                        })
+                                    } else {
+                                        let err = postcard::from_bytes::<TaskError>(&buf[range])
+                                            .unwrap_or_else(|err| TaskError::Deserialization {
+                                                what: "a task's error".to_owned(),
+                                                reason: err.to_string(),
+                                            });
+                                        Err(Failure::Task(err, name.clone()))
+                                    };
                                     job.finish(index + offset, slot);
                                 }
                             }
@@ -953,7 +963,7 @@ impl Engine {
             }
             for chunk in in_flight {
                 if let Some(job) = state.jobs.get_mut(&chunk.job) {
-                    for i in chunk.index..chunk.index + chunk.args.len() {
+                    for i in chunk.index..chunk.index + chunk.count {
                         job.finish(i, Err(failure.clone()));
                     }
                 }
@@ -980,7 +990,7 @@ impl Engine {
                     let reason = format!("could not start a worker process: {err}");
                     while let Some(chunk) = state.pending.pop_front() {
                         if let Some(job) = state.jobs.get_mut(&chunk.job) {
-                            for i in chunk.index..chunk.index + chunk.args.len() {
+                            for i in chunk.index..chunk.index + chunk.count {
                                 job.finish(i, Err(Failure::Broken(reason.clone())));
                             }
                         }
@@ -1049,7 +1059,7 @@ impl Engine {
         while let Some(chunk) = state.pending.pop_front() {
             if let Some(job) = state.jobs.get_mut(&chunk.job) {
                 job.cancelled = true;
-                for i in chunk.index..chunk.index + chunk.args.len() {
+                for i in chunk.index..chunk.index + chunk.count {
                     job.finish(i, Err(Failure::Cancelled));
                 }
             }
@@ -1157,9 +1167,33 @@ impl Job {
     }
 }
 
+/// Encodes the argument tuples of a chunk one after the other, or says why one cannot be.
+fn encode_chunk<A: Serialize>(items: &[A], name: &str) -> std::result::Result<ByteBuf, Failure> {
+    let mut buf = Vec::new();
+    for item in items {
+        buf = match postcard::to_extend(item, buf) {
+            Ok(buf) => buf,
+            Err(_) => {
+                // The error path only: `wire::encode` words the reason.
+                let what = || format!("the arguments of task '{name}'");
+                return Err(match wire::encode(item, what) {
+                    Err(Error::Serialization { what, reason }) => {
+                        Failure::Serialization { what, reason }
+                    }
+                    _ => Failure::Serialization {
+                        what: what(),
+                        reason: "they cannot be serialized".to_owned(),
+                    },
+                });
+            }
+        };
+    }
+    Ok(ByteBuf::from(buf))
+}
+
 fn decode_slot<R: DeserializeOwned>(slot: &Slot) -> Result<R> {
     match slot {
-        Ok(bytes) => wire::decode(bytes, || "the result of a task".to_owned()),
+        Ok(payload) => wire::decode(payload.bytes(), || "the result of a task".to_owned()),
         Err(failure) => Err(failure.to_error()),
     }
 }
@@ -1534,7 +1568,7 @@ impl<T: DeserializeOwned> AsyncResult<T> {
             );
             for slot in &job.slots {
                 if let Some(Ok(result)) = slot {
-                    bytes.extend_from_slice(result);
+                    bytes.extend_from_slice(result.bytes());
                 }
             }
             return wire::decode(&bytes, || "the results of a map".to_owned());

@@ -180,7 +180,7 @@ impl<F, A> RunAsTargetFallback for &Probe<F, A> {
 #[doc(hidden)]
 pub trait RunAsTask {
     /// Runs the function as a pool task.
-    fn run_task(&self, bytes: &[u8]) -> TaskOutcome;
+    fn run_task(&self, args: &[u8], count: usize, out: &mut Vec<u8>);
 }
 
 impl<F, A> RunAsTask for Probe<F, A>
@@ -189,8 +189,8 @@ where
     A: DeserializeOwned,
     F::Output: Serialize,
 {
-    fn run_task(&self, bytes: &[u8]) -> TaskOutcome {
-        run_task(&self.0, bytes)
+    fn run_task(&self, args: &[u8], count: usize, out: &mut Vec<u8>) {
+        run_task(&self.0, args, count, out)
     }
 }
 
@@ -198,15 +198,23 @@ where
 #[doc(hidden)]
 pub trait RunAsTaskFallback {
     /// The error saying so.
-    fn run_task(&self, bytes: &[u8]) -> TaskOutcome;
+    fn run_task(&self, args: &[u8], count: usize, out: &mut Vec<u8>);
 }
 
 impl<F, A> RunAsTaskFallback for &Probe<F, A> {
-    fn run_task(&self, _: &[u8]) -> TaskOutcome {
-        Err(TaskError::Serialization {
-            what: format!("task '{}'", type_name::<F>()),
-            reason: "its arguments or its result do not implement serde's traits".to_owned(),
-        })
+    fn run_task(&self, _: &[u8], count: usize, out: &mut Vec<u8>) {
+        not_a_task(type_name::<F>(), count, out)
+    }
+}
+
+/// The outcomes of `count` tasks of a function that cannot be one.
+pub(crate) fn not_a_task(name: &str, count: usize, out: &mut Vec<u8>) {
+    let err = TaskError::Serialization {
+        what: format!("task '{name}'"),
+        reason: "its arguments or its result do not implement serde's traits".to_owned(),
+    };
+    for _ in 0..count {
+        push_outcome(out, Err(&err));
     }
 }
 
@@ -316,14 +324,10 @@ where
 
 // ----- tasks: what a pool worker runs -----
 
-/// How a task ended in a worker, as it crosses back to the pool: its encoded result, or why there
-/// is none.
+/// A task's entry point in a worker: `count` encoded argument tuples in, their outcomes appended
+/// to the buffer (see [`run_task`]).
 #[doc(hidden)]
-pub type TaskOutcome = std::result::Result<Vec<u8>, TaskError>;
-
-/// A task's entry point in a worker: encoded arguments in, [`TaskOutcome`] out.
-#[doc(hidden)]
-pub type TaskFn = fn(&[u8]) -> TaskOutcome;
+pub type TaskFn = fn(&[u8], usize, &mut Vec<u8>);
 
 /// Why a task has no result, as it crosses back from a worker.
 #[doc(hidden)]
@@ -391,48 +395,106 @@ pub(crate) fn install_task_panic_hook() {
     }));
 }
 
-/// Decodes a task's arguments, calls it, catching a panic, and encodes its result.
+/// Appends one task's outcome to `out` in the chunk format: a tag byte (0: a result, 1: a
+/// [`TaskError`]), the payload's length (a postcard varint), the payload (the postcard bytes of
+/// the result, or of the error).
+pub(crate) fn push_outcome(out: &mut Vec<u8>, outcome: std::result::Result<&[u8], &TaskError>) {
+    let mut length = [0u8; 10];
+    let (tag, payload) = match outcome {
+        Ok(bytes) => (0u8, std::borrow::Cow::Borrowed(bytes)),
+        Err(err) => (
+            1u8,
+            std::borrow::Cow::Owned(postcard::to_stdvec(err).unwrap_or_default()),
+        ),
+    };
+    out.push(tag);
+    if let Ok(length) = postcard::to_slice(&(payload.len() as u64), &mut length) {
+        out.extend_from_slice(length);
+    }
+    out.extend_from_slice(&payload);
+}
+
+/// Splits a buffer of outcomes (see [`push_outcome`]) into `(is a result, payload range)`.
+pub(crate) fn split_outcomes(buf: &[u8]) -> Vec<(bool, std::ops::Range<usize>)> {
+    let mut outcomes = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let ok = buf[at] == 0;
+        let Ok((len, rest)) = postcard::take_from_bytes::<u64>(&buf[at + 1..]) else {
+            break;
+        };
+        let start = buf.len() - rest.len();
+        let end = start.saturating_add(len as usize).min(buf.len());
+        outcomes.push((ok, start..end));
+        at = end;
+    }
+    outcomes
+}
+
+/// Runs `count` tasks whose encoded argument tuples follow one another in `args`, appending
+/// each one's outcome to `out` (see [`push_outcome`]): its encoded result, or why there is none
+/// (a panic, a result that does not serialize, arguments that do not deserialize).
 #[doc(hidden)]
-pub fn run_task<F, A>(task: &F, bytes: &[u8]) -> TaskOutcome
+pub fn run_task<F, A>(task: &F, mut args: &[u8], count: usize, out: &mut Vec<u8>)
 where
     F: Task<A>,
     A: DeserializeOwned,
     F::Output: Serialize,
 {
     let name = type_name::<F>();
-    let args: A = wire::decode(bytes, || format!("the arguments of task '{name}'")).map_err(
-        |err| match err {
-            Error::Deserialization { what, reason } => TaskError::Deserialization { what, reason },
-            other => TaskError::Deserialization {
-                what: format!("the arguments of task '{name}'"),
-                reason: other.to_string(),
-            },
-        },
-    )?;
-    IN_TASK.with(|flag| flag.set(true));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.call(args)));
-    IN_TASK.with(|flag| flag.set(false));
-    match result {
-        Ok(value) => {
-            wire::encode(&value, || format!("the result of task '{name}'")).map_err(|err| match err
-            {
-                Error::Serialization { what, reason } => TaskError::Serialization { what, reason },
-                other => TaskError::Serialization {
-                    what: format!("the result of task '{name}'"),
-                    reason: other.to_string(),
-                },
-            })
-        }
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
-            Err(TaskError::Panicked {
-                message,
-                location: PANIC_LOCATION.with(|slot| slot.borrow_mut().take()),
-            })
+    let mut scratch = Vec::new();
+    for done in 0..count {
+        let decoded = match postcard::take_from_bytes::<A>(args) {
+            Ok((value, rest)) => {
+                args = rest;
+                value
+            }
+            Err(err) => {
+                // The following arguments cannot be found either: they all fail.
+                let err = TaskError::Deserialization {
+                    what: format!("the arguments of task '{name}'"),
+                    reason: err.to_string(),
+                };
+                for _ in done..count {
+                    push_outcome(out, Err(&err));
+                }
+                return;
+            }
+        };
+        IN_TASK.with(|flag| flag.set(true));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.call(decoded)));
+        IN_TASK.with(|flag| flag.set(false));
+        match result {
+            Ok(value) => {
+                scratch.clear();
+                match postcard::to_extend(&value, std::mem::take(&mut scratch)) {
+                    Ok(bytes) => {
+                        push_outcome(out, Ok(&bytes));
+                        scratch = bytes;
+                    }
+                    Err(_) => {
+                        // The error path only: `wire::encode` words the reason.
+                        let what = || format!("the result of task '{name}'");
+                        let (what, reason) = match wire::encode(&value, what) {
+                            Err(Error::Serialization { what, reason }) => (what, reason),
+                            _ => (what(), "it cannot be serialized".to_owned()),
+                        };
+                        push_outcome(out, Err(&TaskError::Serialization { what, reason }));
+                    }
+                }
+            }
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+                let err = TaskError::Panicked {
+                    message,
+                    location: PANIC_LOCATION.with(|slot| slot.borrow_mut().take()),
+                };
+                push_outcome(out, Err(&err));
+            }
         }
     }
 }
@@ -449,7 +511,7 @@ pub(crate) enum FuncRef {
 }
 
 /// The entry point of the zero-sized task `F`, for forked workers.
-fn forked_task<F, A>(bytes: &[u8]) -> TaskOutcome
+fn forked_task<F, A>(args: &[u8], count: usize, out: &mut Vec<u8>)
 where
     F: Task<A>,
     A: DeserializeOwned,
@@ -459,7 +521,7 @@ where
     // a value of `F` has no bytes that could be invalid; and `F` is inhabited, since the parent
     // held a value of it. A zero-sized closure or function item has no drop glue.
     let task: F = unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() };
-    run_task(&task, bytes)
+    run_task(&task, args, count, out)
 }
 
 /// How a worker started with `method` will find the task `F`, or the `Serialization` error that

@@ -163,12 +163,11 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
         // SAFETY: `T` is `Vec<u8>` (same type id), so the reference points to a `Vec<u8>`.
         let bytes = unsafe { &*(value as *const T as *const Vec<u8>) };
         let mut length = [0u8; 10];
-        let length = postcard::to_slice(&bytes.len(), &mut length).map_err(|err| {
-            Error::Serialization {
+        let length =
+            postcard::to_slice(&bytes.len(), &mut length).map_err(|err| Error::Serialization {
                 what: what(),
                 reason: err.to_string(),
-            }
-        })?;
+            })?;
         let mut out = Vec::with_capacity(length.len() + bytes.len());
         out.extend_from_slice(length);
         out.extend_from_slice(bytes);

@@ -78,8 +78,14 @@ fn pool_map_order(method: &str) {
             pool.map(square, 0..20u64, chunksize).unwrap()
         );
     }
-    say!("map of nothing: {:?}", pool.map(square, Vec::<u64>::new(), None).unwrap());
-    say!("starmap: {:?}", pool.starmap(add, [(1u64, 2u64), (3, 4)], None).unwrap());
+    say!(
+        "map of nothing: {:?}",
+        pool.map(square, Vec::<u64>::new(), None).unwrap()
+    );
+    say!(
+        "starmap: {:?}",
+        pool.starmap(add, [(1u64, 2u64), (3, 4)], None).unwrap()
+    );
     say!("apply: {}", pool.apply(add, (20u64, 22u64)).unwrap());
     let many = pool.map_async(square, [1u64, 2, 3], None).unwrap();
     say!("map_async: {:?}", many.get(Some(HANG)).unwrap());
@@ -115,13 +121,19 @@ fn pool_chunksize(method: &str) {
     let pool = pool(ctx(method), 2);
     let pids = pool.map(pid, 0..12u64, Some(4)).unwrap();
     let one = |pids: &[u32]| pids.iter().collect::<HashSet<_>>().len() == 1;
-    say!("each chunk in one worker: {}", py_bools(pids.chunks(4).map(one)));
+    say!(
+        "each chunk in one worker: {}",
+        py_bools(pids.chunks(4).map(one))
+    );
     let pids: Vec<u32> = pool
         .imap(pid, 0..12u64, Some(6))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    say!("imap chunks in one worker: {}", py_bools(pids.chunks(6).map(one)));
+    say!(
+        "imap chunks in one worker: {}",
+        py_bools(pids.chunks(6).map(one))
+    );
 }
 
 #[multiprocessing::target]
@@ -138,11 +150,22 @@ fn pool_initializer_once(method: &str) {
         .initializer(announce, (queue.clone(),))
         .build()
         .unwrap();
-    let task_pids: HashSet<u32> = pool.map(pid, 0..30u64, Some(1)).unwrap().into_iter().collect();
+    let task_pids: HashSet<u32> = pool
+        .map(pid, 0..30u64, Some(1))
+        .unwrap()
+        .into_iter()
+        .collect();
     let init_pids: Vec<u32> = (0..3).map(|_| queue.get_timeout(HANG).unwrap()).collect();
     let distinct: HashSet<u32> = init_pids.iter().copied().collect();
-    say!("initializer calls: {} in {} workers", init_pids.len(), distinct.len());
-    say!("tasks ran in initialized workers: {}", py_bool(task_pids.is_subset(&distinct)));
+    say!(
+        "initializer calls: {} in {} workers",
+        init_pids.len(),
+        distinct.len()
+    );
+    say!(
+        "tasks ran in initialized workers: {}",
+        py_bool(task_pids.is_subset(&distinct))
+    );
     match queue.get_timeout(Duration::from_millis(200)) {
         Ok(_) => say!("a fourth call: yes"),
         Err(err) => say!("a fourth call: {}", err.kind()),
@@ -158,7 +181,10 @@ fn pool_maxtasksperchild(method: &str) {
         .build()
         .unwrap();
     let pids = pool.map(pid, 0..6u64, Some(1)).unwrap();
-    say!("distinct workers: {}", pids.iter().collect::<HashSet<_>>().len());
+    say!(
+        "distinct workers: {}",
+        pids.iter().collect::<HashSet<_>>().len()
+    );
     pool.close();
     pool.join().unwrap();
     say!("active children after join: {}", active_children().len());
@@ -222,7 +248,10 @@ fn pool_unserializable(method: &str) {
     main_guard();
     let pool = pool(ctx(method), 2);
     // A lock crosses only as a Process argument (CPython: a threading.Lock cannot be pickled).
-    say!("argument: {}", outcome(pool.apply(identity, (Lock::new().unwrap(),))));
+    say!(
+        "argument: {}",
+        outcome(pool.apply(identity, (Lock::new().unwrap(),)))
+    );
     say!("result: {}", outcome(pool.apply(make_lock, (0u64,))));
     say!("apply after: {}", pool.apply(square, (3u64,)).unwrap());
 }
@@ -297,7 +326,11 @@ fn executor_submit_map(method: &str) {
     let executor = executor(method);
     let f = executor.submit(cube, (3u64,)).unwrap();
     say!("result: {}", f.result(Some(HANG)).unwrap());
-    say!("done: {}, cancelled: {}", py_bool(f.done()), py_bool(f.cancelled()));
+    say!(
+        "done: {}, cancelled: {}",
+        py_bool(f.done()),
+        py_bool(f.cancelled())
+    );
     let cubes: Vec<u64> = executor
         .map(cube, 0..5u64, Some(HANG), 2)
         .unwrap()
@@ -308,7 +341,10 @@ fn executor_submit_map(method: &str) {
         say!("failed: {}", failed(err));
     }
     executor.shutdown(true, false);
-    say!("submit after shutdown: {}", outcome(executor.submit(cube, (1u64,))));
+    say!(
+        "submit after shutdown: {}",
+        outcome(executor.submit(cube, (1u64,)))
+    );
 }
 
 #[multiprocessing::target]
@@ -320,9 +356,21 @@ fn die(_: u64) {
 fn executor_worker_killed(method: &str) {
     main_guard();
     let executor = executor(method);
-    say!("before: {}", executor.submit(cube, (2u64,)).unwrap().result(Some(HANG)).unwrap());
-    say!("result: {}", outcome(executor.submit(die, (0u64,)).unwrap().result(Some(HANG))));
-    let after = executor.submit(cube, (1u64,)).and_then(|f| f.result(Some(HANG)));
+    say!(
+        "before: {}",
+        executor
+            .submit(cube, (2u64,))
+            .unwrap()
+            .result(Some(HANG))
+            .unwrap()
+    );
+    say!(
+        "result: {}",
+        outcome(executor.submit(die, (0u64,)).unwrap().result(Some(HANG)))
+    );
+    let after = executor
+        .submit(cube, (1u64,))
+        .and_then(|f| f.result(Some(HANG)));
     say!("submit after: {}", outcome(after));
     executor.shutdown(true, false);
     say!("active children: {}", active_children().len());

@@ -71,10 +71,10 @@ pub fn target(attr: TokenStream, item: TokenStream) -> TokenStream {
                     use ::multiprocessing::__private::{RunAsTarget as _, RunAsTargetFallback as _};
                     (&::multiprocessing::__private::Probe::<_, (#(#types,)*)>::of(#name)).run_target(bytes)
                 },
-                task: |bytes| {
+                task: |args, count, out| {
                     #[allow(unused_imports)]
                     use ::multiprocessing::__private::{RunAsTask as _, RunAsTaskFallback as _};
-                    (&::multiprocessing::__private::Probe::<_, (#(#types,)*)>::of(#name)).run_task(bytes)
+                    (&::multiprocessing::__private::Probe::<_, (#(#types,)*)>::of(#name)).run_task(args, count, out)
                 },
             };
         };

@@ -508,7 +508,9 @@ fn spin(seed: u64) -> u64 {
 fn cpu_speedup(pool: &Pool, cores: usize, n: usize) -> Result<f64> {
     let n = n.max(cores);
     let t = Instant::now();
-    let serial: u64 = (0..n as u64).map(|i| spin(std::hint::black_box(i))).fold(0, |a, b| a ^ b);
+    let serial: u64 = (0..n as u64)
+        .map(|i| spin(std::hint::black_box(i)))
+        .fold(0, |a, b| a ^ b);
     let serial_time = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let parallel: u64 = pool
