@@ -29,14 +29,52 @@
 //! }
 //! ```
 //!
+//! # Adding the crate
+//!
+//! The name `multiprocessing` on crates.io belongs to an unrelated crate: `cargo add
+//! multiprocessing` gets *that one*. This crate is not published; depend on this repository's
+//! `reference` directory by path (or by `git` URL, with the same `package`). The library is
+//! called `multiprocessing` in code either way:
+//!
+//! ```toml
+//! [dependencies]
+//! multiprocessing = { path = "../reference", package = "multiprocessing" }
+//! serde = { version = "1", features = ["derive"] } # arguments and results cross through serde
+//! ```
+//!
+//! Call [`main_guard`] first thing in `main` (Python's `if __name__ == '__main__':`): a `spawn`
+//! or `forkserver` child re-runs `main` up to there, then becomes the child. In tests, call it
+//! first in each test that starts processes, and give each test its own context
+//! ([`get_context`]) rather than [`set_start_method`], which may be called once per program.
+//!
+//! # Coming from Python
+//!
+//! | Python | here |
+//! | --- | --- |
+//! | `if __name__ == '__main__':` | [`main_guard()`] first in `main` |
+//! | `Process(target=f, args=(a,))` | [`Process::new(f, (a,))`](Process::new); `f` is `#[multiprocessing::target]` for `spawn`/`forkserver` |
+//! | `p.start()`, `p.join(timeout)`, `p.exitcode`, `p.terminate()` | [`Process::start`], [`Process::join`]/[`Process::join_timeout`], [`Process::exitcode`], [`Process::terminate`] |
+//! | `get_context('spawn')`, `set_start_method('fork')` | [`get_context`], [`set_start_method`] |
+//! | `Pipe()`, `connection.wait([...])` | [`connection::pipe`], [`connection::wait`] |
+//! | `Queue`, `SimpleQueue`, `JoinableQueue` | `queue::Queue`, `queue::SimpleQueue`, `queue::JoinableQueue` (Unix) |
+//! | `Value`, `Array`, `shared_memory.SharedMemory` | `shared::Value`, `shared::Array`, `shared::SharedMemory` (Unix) |
+//! | `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier` | `sync::*` (Unix) |
+//! | `with Pool(4) as pool: pool.map(f, xs)` | `pool::Pool::new(Some(4))?.map(f, xs, None)` (Unix; dropping the pool terminates it) |
+//! | `pool.imap_unordered`, `apply_async(...).get(timeout)` | `Pool::imap_unordered`, `Pool::apply_async` → `AsyncResult::get` |
+//! | `ProcessPoolExecutor().submit(f, x).result()` | `executor::Executor::new(None)?.submit(f, (x,))?.result(None)`; also `.await` (Unix) |
+//! | an exception in a child or a task | a panic: exit code 1, or [`Error::TaskFailed`] with the message and location |
+//! | pickle | serde: an argument that cannot be serialized is [`Error::Serialization`] before anything starts |
+//! | `Manager`, `Listener`/`Client`, `Pool(callback=)`, `Pool.imap` of a lazy iterable | not here (an iterable is collected when the call is made) |
+//!
 //! The pieces, one module per concept: [`process`] (the `Process` handle, this process's
 //! identity), [`context`] (start methods and the default per platform), `bootstrap` (the main
 //! guard), `spawn`, `fork` and `forkserver` (the start methods), [`connection`] (pipes, and
 //! waiting on connections and sentinels), `queue`, `shared` and `sync` (the other IPC objects),
-//! and [`Error`].
+//! `pool` and `executor` (worker pools), and [`Error`].
 //!
 //! Platforms: everything on Linux (tested) and macOS; on Windows the process model with `spawn`,
-//! and [`connection::wait`] on sentinels. `fork`, `forkserver` and the IPC objects are Unix-only.
+//! and [`connection::wait`] on sentinels. `fork`, `forkserver`, the IPC objects and the pools are
+//! Unix-only.
 
 #![warn(missing_docs)]
 
