@@ -297,13 +297,6 @@ impl Error {
     }
 }
 
-#[cfg(unix)]
-impl From<nix::Error> for Error {
-    fn from(errno: nix::Error) -> Self {
-        Error::os("a system call", io::Error::from(errno))
-    }
-}
-
 /// `?` on an I/O call in a function that returns this crate's [`Result`].
 ///
 /// ```
