@@ -39,7 +39,7 @@ use serde::Serialize;
 
 use crate::context::{Context, StartMethod};
 use crate::error::{Error, Result};
-use crate::pool::{init_spec, Engine, Flavor, IMapIterator, InitSpec, Job};
+use crate::pool::{Engine, Flavor, IMapIterator, Job, Settings};
 use crate::target::Task;
 
 /// A pool of worker processes with futures (CPython's `ProcessPoolExecutor`). See the
@@ -72,16 +72,13 @@ impl std::fmt::Debug for Executor {
 /// ```
 #[must_use = "a builder does nothing until build() is called"]
 pub struct ExecutorBuilder {
-    max_workers: Option<usize>,
-    init: Option<Box<dyn FnOnce(StartMethod) -> Result<InitSpec>>>,
-    max_tasks: Option<u64>,
-    context: Option<Context>,
+    settings: Settings,
 }
 
 impl ExecutorBuilder {
     /// The number of workers (default: [`cpu_count`](crate::cpu_count)).
     pub fn max_workers(mut self, n: usize) -> Self {
-        self.max_workers = Some(n);
+        self.settings.processes = Some(n);
         self
     }
 
@@ -91,45 +88,35 @@ impl ExecutorBuilder {
         F: Task<A, Output = ()>,
         A: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        self.init = Some(Box::new(move |method| init_spec(method, func, args)));
+        self.settings.initializer(func, args);
         self
     }
 
     /// Each worker exits after this many tasks and a new one takes its place (CPython's
     /// `max_tasks_per_child`; as there, not with the `fork` start method).
     pub fn max_tasks_per_child(mut self, n: u64) -> Self {
-        self.max_tasks = Some(n);
+        self.settings.maxtasks = Some(n);
         self
     }
 
     /// The context whose start method starts the workers (CPython's `mp_context`).
     pub fn mp_context(mut self, context: Context) -> Self {
-        self.context = Some(context);
+        self.settings.context = Some(context);
         self
     }
 
     /// Starts the workers.
     pub fn build(self) -> Result<Executor> {
-        let method = match self.context {
-            Some(context) => context.start_method(),
-            None => crate::context::resolve_default(),
-        };
-        if self.max_tasks.is_some() && method == StartMethod::Fork {
+        if self.settings.maxtasks.is_some() && self.settings.method() == StartMethod::Fork {
             return Err(Error::InvalidOperation(
                 "max_tasks_per_child is incompatible with the 'fork' multiprocessing start \
                  method; supply a different mp_context"
                     .to_owned(),
             ));
         }
-        let init = self.init.map(|init| init(method)).transpose()?;
-        let engine = Engine::start(
-            Flavor::Executor,
-            Some(Context::new(method)?),
-            self.max_workers,
-            init,
-            self.max_tasks,
-        )?;
-        Ok(Executor { engine })
+        Ok(Executor {
+            engine: self.settings.start(Flavor::Executor)?,
+        })
     }
 }
 
@@ -138,17 +125,14 @@ impl Executor {
     /// with the default context.
     pub fn new(max_workers: Option<usize>) -> Result<Executor> {
         let mut builder = Executor::builder();
-        builder.max_workers = max_workers;
+        builder.settings.processes = max_workers;
         builder.build()
     }
 
     /// The settings of an executor to build.
     pub fn builder() -> ExecutorBuilder {
         ExecutorBuilder {
-            max_workers: None,
-            init: None,
-            max_tasks: None,
-            context: None,
+            settings: Settings::default(),
         }
     }
 

@@ -1244,16 +1244,53 @@ impl std::fmt::Debug for Pool {
 /// ```
 #[must_use = "a builder does nothing until build() is called"]
 pub struct PoolBuilder {
-    processes: Option<usize>,
+    settings: Settings,
+}
+
+/// What a `Pool` and an executor are built from.
+#[derive(Default)]
+pub(crate) struct Settings {
+    pub(crate) processes: Option<usize>,
     init: Option<Box<dyn FnOnce(StartMethod) -> Result<InitSpec>>>,
-    maxtasks: Option<u64>,
-    context: Option<Context>,
+    pub(crate) maxtasks: Option<u64>,
+    pub(crate) context: Option<Context>,
+}
+
+impl Settings {
+    pub(crate) fn initializer<F, A>(&mut self, func: F, args: A)
+    where
+        F: Task<A, Output = ()>,
+        A: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.init = Some(Box::new(move |method| init_spec(method, func, args)));
+    }
+
+    /// The start method of the workers: the context's, or the default.
+    pub(crate) fn method(&self) -> StartMethod {
+        match self.context {
+            Some(context) => context.start_method(),
+            None => crate::context::resolve_default(),
+        }
+    }
+
+    /// Starts the workers.
+    pub(crate) fn start(self, flavor: Flavor) -> Result<Arc<Engine>> {
+        let method = self.method();
+        let init = self.init.map(|init| init(method)).transpose()?;
+        Engine::start(
+            flavor,
+            Some(Context::new(method)?),
+            self.processes,
+            init,
+            self.maxtasks,
+        )
+    }
 }
 
 impl PoolBuilder {
     /// The number of workers (default: [`cpu_count`](crate::cpu_count)).
     pub fn processes(mut self, processes: usize) -> Self {
-        self.processes = Some(processes);
+        self.settings.processes = Some(processes);
         self
     }
 
@@ -1265,39 +1302,28 @@ impl PoolBuilder {
         F: Task<A, Output = ()>,
         A: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        self.init = Some(Box::new(move |method| init_spec(method, func, args)));
+        self.settings.initializer(func, args);
         self
     }
 
     /// Each worker exits after this many chunks and a new one takes its place (CPython's
     /// `maxtasksperchild`).
     pub fn maxtasksperchild(mut self, maxtasks: u64) -> Self {
-        self.maxtasks = Some(maxtasks);
+        self.settings.maxtasks = Some(maxtasks);
         self
     }
 
     /// The context whose start method starts the workers (CPython's `ctx.Pool()`).
     pub fn context(mut self, context: Context) -> Self {
-        self.context = Some(context);
+        self.settings.context = Some(context);
         self
     }
 
     /// Starts the workers.
     pub fn build(self) -> Result<Pool> {
-        let method = match self.context {
-            Some(context) => context.start_method(),
-            None => crate::context::resolve_default(),
-        };
-        let init = self.init.map(|init| init(method)).transpose()?;
-        let context = Context::new(method)?;
-        let engine = Engine::start(
-            Flavor::Pool,
-            Some(context),
-            self.processes,
-            init,
-            self.maxtasks,
-        )?;
-        Ok(Pool { engine })
+        Ok(Pool {
+            engine: self.settings.start(Flavor::Pool)?,
+        })
     }
 }
 
@@ -1306,17 +1332,14 @@ impl Pool {
     /// the default context (CPython's `Pool(processes)`).
     pub fn new(processes: Option<usize>) -> Result<Pool> {
         let mut builder = Pool::builder();
-        builder.processes = processes;
+        builder.settings.processes = processes;
         builder.build()
     }
 
     /// The settings of a pool to build.
     pub fn builder() -> PoolBuilder {
         PoolBuilder {
-            processes: None,
-            init: None,
-            maxtasks: None,
-            context: None,
+            settings: Settings::default(),
         }
     }
 
@@ -1432,12 +1455,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let _ = func;
-        let items = iterable.into_iter().map(|item| (item,));
-        let (job, n) = self
-            .engine
-            .submit::<F, (A,)>(items, Some(chunksize.unwrap_or(1)))?;
-        Ok(IMapIterator::new(&self.engine, job, n, true))
+        self.imap_in_order(func, iterable, chunksize, true)
     }
 
     /// Like [`imap`](Self::imap), in the order the tasks finish (CPython's `imap_unordered`).
@@ -1452,12 +1470,27 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
+        self.imap_in_order(func, iterable, chunksize, false)
+    }
+
+    fn imap_in_order<F, A, R>(
+        &self,
+        func: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        ordered: bool,
+    ) -> Result<IMapIterator<R>>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
         let _ = func;
         let items = iterable.into_iter().map(|item| (item,));
         let (job, n) = self
             .engine
             .submit::<F, (A,)>(items, Some(chunksize.unwrap_or(1)))?;
-        Ok(IMapIterator::new(&self.engine, job, n, false))
+        Ok(IMapIterator::new(&self.engine, job, n, ordered))
     }
 
     /// No more tasks: the workers exit once the submitted ones are done (CPython's `close`).

@@ -277,31 +277,7 @@ where
 {
     fn serialize(&self) -> Result<Serialized> {
         let name = type_name::<T>();
-        if name.contains("{{closure}}") {
-            return Err(Error::Serialization {
-                what: format!("target '{name}'"),
-                reason: "a closure cannot cross a spawn or forkserver boundary (CPython: \"Can't \
-                         pickle local object\"): make it a free function annotated with \
-                         #[multiprocessing::target], or use the fork start method"
-                    .to_owned(),
-            });
-        }
-        if lookup(name).is_none() {
-            let reason = if cfg!(all(windows, target_env = "gnu")) && TARGETS.is_empty() {
-                // Every #[target] lands in one linker section; none at all means GNU ld for PE
-                // dropped them (linkme issue #25).
-                "no target at all is registered in this program: GNU ld drops the registry's \
-                 linker sections on windows-gnu, so link with \
-                 `-C link-arg=-Wl,--no-gc-sections` (or use the MSVC toolchain)"
-            } else {
-                "it is not registered, so a spawned child could not find it by name: annotate \
-                 the function with #[multiprocessing::target], or use the fork start method"
-            };
-            return Err(Error::Serialization {
-                what: format!("target '{name}'"),
-                reason: reason.to_owned(),
-            });
-        }
+        check_crosses_by_name("target", name)?;
         let what = || format!("the arguments of target '{name}'");
         #[cfg(unix)]
         let (args, fds) = wire::encode_with_fds(&self.args, what)?;
@@ -320,6 +296,32 @@ where
         let Bound { target, args } = *self;
         target.call(args)
     }
+}
+
+/// Whether the function `name` can cross a `spawn` or `forkserver` boundary by name: not a
+/// closure, and registered; else the `Serialization` error that says what to do. `kind` is
+/// `target` or `task`.
+fn check_crosses_by_name(kind: &str, name: &str) -> Result<()> {
+    let reason = if name.contains("{{closure}}") {
+        "a closure cannot cross a spawn or forkserver boundary (CPython: \"Can't pickle local \
+         object\"): make it a free function annotated with #[multiprocessing::target], or use \
+         the fork start method"
+    } else if lookup(name).is_some() {
+        return Ok(());
+    } else if cfg!(all(windows, target_env = "gnu")) && TARGETS.is_empty() {
+        // Every #[target] lands in one linker section; none at all means GNU ld for PE dropped
+        // them (linkme issue #25).
+        "no target at all is registered in this program: GNU ld drops the registry's linker \
+         sections on windows-gnu, so link with `-C link-arg=-Wl,--no-gc-sections` (or use the \
+         MSVC toolchain)"
+    } else {
+        "it is not registered, so a spawned child could not find it by name: annotate the \
+         function with #[multiprocessing::target], or use the fork start method"
+    };
+    Err(Error::Serialization {
+        what: format!("{kind} '{name}'"),
+        reason: reason.to_owned(),
+    })
 }
 
 // ----- tasks: what a pool worker runs -----
@@ -546,24 +548,7 @@ where
         let entry: TaskFn = forked_task::<F, A>;
         return Ok(FuncRef::Address(entry as usize));
     }
-    if name.contains("{{closure}}") {
-        return Err(Error::Serialization {
-            what: format!("task '{name}'"),
-            reason: "a closure cannot cross a spawn or forkserver boundary (CPython: \"Can't \
-                     pickle local object\"): make it a free function annotated with \
-                     #[multiprocessing::target], or use the fork start method"
-                .to_owned(),
-        });
-    }
-    if lookup(name).is_none() {
-        return Err(Error::Serialization {
-            what: format!("task '{name}'"),
-            reason: "it is not registered, so a spawned worker could not find it by name: \
-                     annotate the function with #[multiprocessing::target], or use the fork \
-                     start method"
-                .to_owned(),
-        });
-    }
+    check_crosses_by_name("task", name)?;
     Ok(FuncRef::Named(name.to_owned()))
 }
 
