@@ -746,7 +746,7 @@ impl Engine {
                     woke = true;
                     continue;
                 }
-                if (&worker.conn).ready_now() {
+                if worker.conn.ready_now() {
                     woke = true; // the send buffered a reply the handler's poll cannot see
                 }
                 worker.assigned += batch.len() as u64;
@@ -816,7 +816,7 @@ impl Engine {
             }];
             let mut buffered = false;
             for worker in &state.workers {
-                buffered |= !worker.gone && (&worker.conn).ready_now();
+                buffered |= !worker.gone && worker.conn.ready_now();
                 // A connection at its end is always readable: only its sentinel matters then.
                 let conn = if worker.gone {
                     -1

@@ -37,7 +37,7 @@ fn measure(args: &Args) -> Result<Vec<f64>> {
             let mut turn = 0usize;
             collect(args, || {
                 turn += 1;
-                paired_ratio(&ctx, turn % 2 == 0)
+                paired_ratio(&ctx, turn.is_multiple_of(2))
             })
         }
         "start-join-16" => {
@@ -86,7 +86,7 @@ fn measure(args: &Args) -> Result<Vec<f64>> {
             let mut turn = 0usize;
             let samples = collect(args, || {
                 turn += 1;
-                let (apply, raw) = if turn % 2 == 0 {
+                let (apply, raw) = if turn.is_multiple_of(2) {
                     let raw = echo.roundtrip(args.n)?;
                     (apply_roundtrip(&pool, args.n)?, raw)
                 } else {
@@ -108,7 +108,7 @@ fn measure(args: &Args) -> Result<Vec<f64>> {
             let mut turn = 0usize;
             collect(args, || {
                 turn += 1;
-                if turn % 2 == 0 {
+                if turn.is_multiple_of(2) {
                     let direct = send_bytes(args.n)?;
                     Ok(queue_blocks(args.n)? / direct)
                 } else {
