@@ -936,13 +936,53 @@ impl Waitable for &Connection {
     }
 }
 
+impl Waitable for Connection {
+    fn wait_fd(&self) -> Result<RawFd> {
+        (&self).wait_fd()
+    }
+
+    fn ready_now(&self) -> bool {
+        (&self).ready_now()
+    }
+}
+
+/// A process is ready when it has ended (its [sentinel](crate::Process::sentinel)).
+impl Waitable for crate::Process {
+    fn wait_fd(&self) -> Result<RawFd> {
+        self.sentinel()
+    }
+}
+
+/// Objects of different kinds in one call (CPython's `wait([conn, p.sentinel])`).
+///
+/// ```
+/// use multiprocessing::connection::{pipe, wait, Waitable};
+/// let (mut a, b) = pipe(true)?;
+/// let (reader, _writer) = pipe(false)?;
+/// a.send(&1u8)?;
+/// let objects: [&dyn Waitable; 2] = [&reader, &b];
+/// let ready = wait(&objects, None)?;
+/// assert_eq!(ready.len(), 1);
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+impl Waitable for &dyn Waitable {
+    fn wait_fd(&self) -> Result<RawFd> {
+        (**self).wait_fd()
+    }
+
+    fn ready_now(&self) -> bool {
+        (**self).ready_now()
+    }
+}
+
 /// Waits until at least one of `objects` is ready and returns the ready ones, in the order given;
 /// with a timeout, an empty list when it passes first (CPython's
 /// `multiprocessing.connection.wait`).
 ///
 /// The objects are descriptors (process [sentinels](crate::Process::sentinel), which become
 /// ready when the process ends) or connections (ready when there is something to receive, or the
-/// other end is closed).
+/// other end is closed). For a mix of kinds, pass `&dyn Waitable`s (a connection, a process, a
+/// sentinel): see the impl of [`Waitable`] for `&dyn Waitable`.
 ///
 /// ```no_run
 /// # fn main() -> multiprocessing::Result<()> {

@@ -194,6 +194,51 @@ pub enum Error {
     #[error("the barrier is broken")]
     BrokenBarrier,
 
+    /// A pool or executor task panicked in its worker (CPython re-raises the task's exception in
+    /// the caller, with the remote traceback). The message and location are the worker's panic.
+    #[error("task failed in {process}{}: {message}", location.as_ref().map(|l| format!(" at {l}")).unwrap_or_default())]
+    TaskFailed {
+        /// The worker process's name.
+        process: String,
+        /// The panic message.
+        message: String,
+        /// Where the task panicked (`file:line:column`), when known.
+        location: Option<String>,
+    },
+
+    /// The pool worker running a task died before returning its result (killed, or it called
+    /// `exit`). The pool replaced the worker; other tasks go on. (CPython's `Pool` waits for
+    /// ever here; see `conformance/SPEC.md` section 12.)
+    #[error("the pool worker {process} (pid {pid}) died{} while running this task; the pool replaced it, and the other tasks go on", exitcode.map(|c| format!(" with exit code {c}")).unwrap_or_default())]
+    WorkerLost {
+        /// The worker's name.
+        process: String,
+        /// The worker's pid.
+        pid: i32,
+        /// Its exit code (`-9` when killed by `SIGKILL`), when known.
+        exitcode: Option<i32>,
+    },
+
+    /// A worker of an executor died abruptly, so the executor is broken: every pending future
+    /// fails with this, and so does every later `submit` (CPython:
+    /// `concurrent.futures.process.BrokenProcessPool`).
+    #[error("{0}")]
+    BrokenProcessPool(String),
+
+    /// A result was not ready within the timeout (CPython: `multiprocessing.TimeoutError`,
+    /// `TimeoutError` from `Future.result`).
+    #[error("the result is not ready within the timeout")]
+    Timeout,
+
+    /// The future was cancelled before it ran (CPython: `concurrent.futures.CancelledError`).
+    #[error("the future was cancelled before it ran")]
+    Cancelled,
+
+    /// An error of the program using this crate, made with [`Error::other`] or converted from a
+    /// [`std::io::Error`] (`?` on an I/O call in a function returning this crate's `Result`).
+    #[error("{0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+
     /// An operating-system call failed.
     #[error("{operation} failed: {source}")]
     Os {
@@ -250,7 +295,25 @@ impl Error {
             Error::Os { .. } => "Os",
             Error::ForkServerFailed { .. } => "ForkServerFailed",
             Error::NotAChild { .. } => "NotAChild",
+            Error::TaskFailed { .. } => "TaskFailed",
+            Error::WorkerLost { .. } => "WorkerLost",
+            Error::BrokenProcessPool(_) => "BrokenProcessPool",
+            Error::Timeout => "Timeout",
+            Error::Cancelled => "Cancelled",
+            Error::Other(_) => "Other",
         }
+    }
+
+    /// An error of the program using this crate, from a message or any error value, so that a
+    /// target or a task can return this crate's [`Result`].
+    ///
+    /// ```
+    /// let err = multiprocessing::Error::other("no such file: a.txt");
+    /// assert_eq!(err.to_string(), "no such file: a.txt");
+    /// assert_eq!(err.kind(), "Other");
+    /// ```
+    pub fn other(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Error::Other(error.into())
     }
 
     pub(crate) fn os(operation: &'static str, source: impl Into<io::Error>) -> Self {
@@ -261,9 +324,17 @@ impl Error {
     }
 }
 
-#[cfg(unix)]
-impl From<nix::Error> for Error {
-    fn from(errno: nix::Error) -> Self {
-        Error::os("a system call", io::Error::from(errno))
+/// `?` on an I/O call in a function that returns this crate's [`Result`].
+///
+/// ```
+/// fn size(path: &str) -> multiprocessing::Result<u64> {
+///     Ok(std::fs::metadata(path)?.len())
+/// }
+/// let err = size("/no/such/file").unwrap_err();
+/// assert_eq!(err.kind(), "Other");
+/// ```
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        Error::Other(Box::new(error))
     }
 }

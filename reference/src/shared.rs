@@ -856,7 +856,7 @@ impl<T: Pod> Cells<T> {
             .checked_mul(size)
             .and_then(|bytes| bytes.checked_add(offset))
             .is_some_and(|end| end <= region.len());
-        if !fits || offset % std::mem::align_of::<T>() != 0 {
+        if !fits || !offset.is_multiple_of(std::mem::align_of::<T>()) {
             return Err(Error::InvalidOperation(format!(
                 "{len} elements of {} at offset {offset} do not fit a shared region of {} bytes",
                 std::any::type_name::<T>(),

@@ -128,7 +128,7 @@ impl RawMutex {
 
     /// A mutex already initialized at `offset` in `region`.
     fn attach(region: Arc<Region>, offset: usize) -> Result<RawMutex> {
-        if offset % 16 != 0
+        if !offset.is_multiple_of(16)
             || offset
                 .checked_add(MUTEX_AREA)
                 .is_none_or(|end| end > region.len())

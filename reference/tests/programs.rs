@@ -204,3 +204,52 @@ fn the_readme_ipc_example_runs(#[values("fork", "spawn", "forkserver")] method: 
     let (code, _, stderr) = run("ipc", method);
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// The lesson's real-world case: a directory's files checksummed by pool workers, one file
+/// unreadable (a dangling symlink) and one that crashes its worker; the others all arrive, and
+/// no worker is left behind.
+#[rstest]
+fn the_checksum_example_survives_a_failing_and_a_crashing_worker(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..12 {
+        std::fs::write(dir.path().join(format!("file{i:02}.txt")), format!("{i}\n")).unwrap();
+    }
+    std::fs::write(dir.path().join("file05.crash"), "boom").unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", dir.path().join("file07.link")).unwrap();
+    let mut command = example("checksum");
+    command.arg(method).arg(dir.path());
+    let output = assert_cmd::Command::from_std(command)
+        .timeout(TIMEOUT)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 14, "{stdout}");
+    // sha256 of "0\n"
+    assert!(
+        lines.contains(
+            &"9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa  file00.txt"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.ends_with(".txt")).count(),
+        12,
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("file05.crash: WorkerLost")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("file07.link: No such file or directory")),
+        "{stdout}"
+    );
+}

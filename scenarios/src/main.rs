@@ -6,6 +6,7 @@
 
 mod contexts;
 mod ipc;
+mod pool;
 mod process_model;
 mod trace;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         .iter()
         .chain(ipc::SCENARIOS)
         .chain(contexts::SCENARIOS)
+        .chain(pool::SCENARIOS)
         .find(|(name, _)| *name == id)
     {
         Some((_, scenario)) => {

@@ -10,7 +10,9 @@ use syn::{parse_macro_input, ItemFn};
 /// boundary by name, the way pickle sends a function by its qualified name.
 ///
 /// The function keeps its signature and can still be called directly. Its arguments must be
-/// `serde::Serialize + serde::de::DeserializeOwned`; it returns `()` or a `Result<(), E>`.
+/// `serde::Serialize + serde::de::DeserializeOwned`. A function that returns `()` or a
+/// `Result<(), E>` can be a process target; one whose result is `serde::Serialize` can be a task
+/// of a `Pool` or an `Executor` (both, for `()`).
 #[proc_macro_attribute]
 pub fn target(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
@@ -45,6 +47,17 @@ pub fn target(attr: TokenStream, item: TokenStream) -> TokenStream {
             .into();
     }
     let name = &sig.ident;
+    // The argument tuple, so that the registry entry can ask, by method resolution, whether the
+    // function is a process target (returns a `TargetResult`), a pool task (its arguments and
+    // result cross through serde), or both.
+    let types: Vec<&syn::Type> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(typed) => Some(&*typed.ty),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
     let expanded = quote! {
         #function
 
@@ -53,7 +66,16 @@ pub fn target(attr: TokenStream, item: TokenStream) -> TokenStream {
             #[linkme(crate = ::multiprocessing::__private::linkme)]
             static ENTRY: ::multiprocessing::__private::TargetEntry = ::multiprocessing::__private::TargetEntry {
                 name: || ::std::any::type_name_of_val(&#name),
-                run: |bytes| ::multiprocessing::__private::run_registered(#name, bytes),
+                run: |bytes| {
+                    #[allow(unused_imports)]
+                    use ::multiprocessing::__private::{RunAsTarget as _, RunAsTargetFallback as _};
+                    (&::multiprocessing::__private::Probe::<_, (#(#types,)*)>::of(#name)).run_target(bytes)
+                },
+                task: |args, count, out| {
+                    #[allow(unused_imports)]
+                    use ::multiprocessing::__private::{RunAsTask as _, RunAsTaskFallback as _};
+                    (&::multiprocessing::__private::Probe::<_, (#(#types,)*)>::of(#name)).run_task(args, count, out)
+                },
             };
         };
     };

@@ -254,6 +254,62 @@ def shm_write(args):
         shm.unlink()
 
 
+def tiny(x):
+    return x
+
+
+def pool_map(pool, n, chunksize):
+    t = time.perf_counter()
+    results = pool.map(tiny, range(n), chunksize)
+    elapsed = time.perf_counter() - t
+    if len(results) != n or results[-1] != n - 1:
+        raise RuntimeError('map returned the wrong results')
+    return n / elapsed
+
+
+def executor_map(executor, n):
+    t = time.perf_counter()
+    count = sum(1 for _ in executor.map(tiny, range(n)))
+    elapsed = time.perf_counter() - t
+    if count != n:
+        raise RuntimeError('map returned the wrong number of results')
+    return n / elapsed
+
+
+def apply_roundtrip(pool, n):
+    t = time.perf_counter()
+    for i in range(n):
+        if pool.apply(tiny, (i,)) != i:
+            raise RuntimeError('apply returned the wrong result')
+    return (time.perf_counter() - t) / n
+
+
+def put_blocks(queue, ready, n):
+    block = b'\x5a' * MIB
+    ready.wait()
+    for _ in range(n):
+        queue.put(block)
+
+
+def queue_blocks(n):
+    ctx = mp.get_context('fork')
+    queue = ctx.Queue()
+    ready = ctx.Barrier(2)
+    p = ctx.Process(target=put_blocks, args=(queue, ready, n))
+    p.start()
+    until_waiting(ready, 1)
+    t = time.perf_counter()
+    ready.wait()
+    total = 0
+    for _ in range(n):
+        total += len(queue.get())
+    elapsed = time.perf_counter() - t
+    join_ok(p)
+    if total != n * MIB:
+        raise RuntimeError('received %d bytes, expected %d' % (total, n * MIB))
+    return total / elapsed
+
+
 def collect(args, one):
     for _ in range(args.warmup):
         one()
@@ -287,6 +343,19 @@ def measure(args):
         return collect(args, lambda: value_increments(args.n))
     if figure == 'shm-write':
         return shm_write(args)
+    if figure in ('pool-map-tiny', 'pool-map-chunked'):
+        chunksize = 1 if figure == 'pool-map-tiny' else None
+        with mp.get_context('fork').Pool(2) as pool:
+            return collect(args, lambda: pool_map(pool, args.n, chunksize))
+    if figure == 'executor-map':
+        import concurrent.futures
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=mp.get_context('fork')) as ex:
+            return collect(args, lambda: executor_map(ex, args.n))
+    if figure == 'pool-apply-roundtrip':
+        with mp.get_context('fork').Pool(1) as pool:
+            return collect(args, lambda: apply_roundtrip(pool, args.n))
+    if figure == 'queue-1mib':
+        return collect(args, lambda: queue_blocks(args.n))
     raise RuntimeError('this subject does not measure %s%s'
                        % (figure, ' under %s' % method if method else ''))
 

@@ -299,6 +299,7 @@ pub fn all() -> Vec<Figure> {
         quick: size(8 << 20, 3, 1),
         target: target(Against::Os, 0.9),
     });
+    figures.extend(pool_figures());
     for method in ["fork", "spawn", "forkserver"] {
         let (raw, peers): (_, &'static [Peer]) = match method {
             "spawn" => (
@@ -323,6 +324,140 @@ pub fn all() -> Vec<Figure> {
         });
     }
     figures
+}
+
+/// A figure with no raw OS counterpart (`raw` empty: the `os` subject sits it out).
+fn no_raw(
+    id: &'static str,
+    title: &'static str,
+    unit: &'static str,
+    scale: f64,
+    higher_is_better: bool,
+    full: Size,
+    quick: Size,
+) -> Figure {
+    Figure {
+        id,
+        method: None,
+        title,
+        unit,
+        scale,
+        higher_is_better,
+        raw: "",
+        peers: &[],
+        cpus: None,
+        full,
+        quick,
+        target: None,
+    }
+}
+
+/// The pools', the executor's and the bulk queue's figures (all under `fork`, 2 workers, as
+/// CPython's are measured).
+fn pool_figures() -> Vec<Figure> {
+    let mut apply_1cpu = Figure {
+            target: target(Against::PairedOs, 2.0),
+            ..no_raw(
+        "pool-apply-roundtrip-1cpu",
+        "one apply on an idle pool ÷ a raw 1-byte pipe round trip, all pinned to one CPU, back \
+         to back (median of the paired ratios)",
+        "x",
+        1.0,
+        false,
+        size(2_000, 12, 2),
+        size(200, 3, 1)
+            )
+        };
+    apply_1cpu.cpus = Some(1);
+    vec![
+        Figure {
+            target: target(Against::Cpython, 20.0),
+            ..no_raw(
+            "pool-map-tiny",
+            "Pool.map of trivial tasks, chunksize 1, 2 workers",
+            "tasks/s",
+            1.0,
+            true,
+            size(100_000, 2, 1),
+            size(5_000, 2, 1)
+            )
+        },
+        Figure {
+            target: target(Against::Cpython, 2.0),
+            ..no_raw(
+            "pool-map-chunked",
+            "Pool.map of trivial tasks, the default chunk size, 2 workers",
+            "tasks/s",
+            1.0,
+            true,
+            size(100_000, 3, 1),
+            size(5_000, 2, 1)
+            )
+        },
+        Figure {
+            target: target(Against::Cpython, 50.0),
+            ..no_raw(
+            "executor-map",
+            "the executor's map of trivial tasks (ProcessPoolExecutor.map), 2 workers",
+            "tasks/s",
+            1.0,
+            true,
+            size(10_000, 2, 1),
+            size(500, 2, 1)
+            )
+        },
+        Figure {
+            target: target(Against::Cpython, 0.05),
+            ..no_raw(
+            "pool-apply-roundtrip",
+            "one apply of a trivial task on an idle pool of 1 worker",
+            "us",
+            US,
+            false,
+            size(2_000, 4, 1),
+            size(200, 2, 1)
+            )
+        },
+        apply_1cpu,
+        Figure {
+            target: target(Against::PairedOs, 0.9),
+            ..no_raw(
+            "pool-cpu-speedup",
+            "a CPU-bound map on every allowed CPU: the speedup over the same tasks run serially, \
+             ÷ the number of CPUs",
+            "x",
+            1.0,
+            true,
+            size(32, 3, 1),
+            size(4, 1, 1)
+            )
+        },
+        Figure {
+            target: target(Against::Cpython, 4.0),
+            ..no_raw(
+            "queue-1mib",
+            "Queue of 1 MiB byte items (Vec<u8> / bytes), child to parent",
+            "GB/s",
+            GB,
+            true,
+            size(128, 2, 1),
+            size(16, 2, 1)
+            )
+        },
+        Figure {
+            target: target(Against::PairedOs, 0.5),
+            ..no_raw(
+            "queue-1mib-paired",
+            "Queue of 1 MiB Vec<u8> items ÷ send_bytes of 1 MiB, back to back (median of the \
+             paired ratios)",
+            "x",
+            1.0,
+            true,
+            size(64, 6, 1),
+            size(16, 2, 1)
+            )
+        },
+    ]
 }
 
 #[cfg(test)]

@@ -175,7 +175,9 @@ pub fn table(results: &[FigureResult]) -> String {
             "lower is better"
         };
         let _ = writeln!(out, "\n{}: {} [{}, {better}]", f.label(), f.title, f.unit);
-        let _ = writeln!(out, "  os: {}", f.raw);
+        if !f.raw.is_empty() {
+            let _ = writeln!(out, "  os: {}", f.raw);
+        }
         if let Some(why) = &result.skipped {
             let _ = writeln!(out, "  skipped: {why}");
             continue;

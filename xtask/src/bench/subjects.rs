@@ -186,6 +186,7 @@ pub fn measures(subject: &Subject, figure: &Figure) -> bool {
     }
     match &subject.kind {
         Kind::Peer(peer) => figure.peers.contains(peer),
+        Kind::Os => !figure.raw.is_empty(),
         _ => true,
     }
 }

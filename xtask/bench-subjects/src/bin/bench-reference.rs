@@ -12,6 +12,8 @@ use bench_subjects::{
     INCREMENTERS, MIB,
 };
 use multiprocessing::connection::{pipe, Connection};
+use multiprocessing::executor::Executor;
+use multiprocessing::pool::Pool;
 use multiprocessing::queue::Queue;
 use multiprocessing::shared::{RawArray, RawValue, SharedMemory, Value};
 use multiprocessing::sync::Barrier;
@@ -35,7 +37,7 @@ fn measure(args: &Args) -> Result<Vec<f64>> {
             let mut turn = 0usize;
             collect(args, || {
                 turn += 1;
-                paired_ratio(&ctx, turn % 2 == 0)
+                paired_ratio(&ctx, turn.is_multiple_of(2))
             })
         }
         "start-join-16" => {
@@ -60,6 +62,61 @@ fn measure(args: &Args) -> Result<Vec<f64>> {
         "roundtrip-1cpu" | "roundtrip-2cpu" => roundtrip(args),
         "value-increments" => collect(args, || value_increments(args.n)),
         "shm-write" => shm_write(args),
+        "pool-map-tiny" | "pool-map-chunked" => {
+            let pool = fork_pool(2)?;
+            let chunksize = (args.figure == "pool-map-tiny").then_some(1);
+            collect(args, || pool_map(&pool, args.n, chunksize))
+        }
+        "executor-map" => {
+            let executor = Executor::builder()
+                .max_workers(2)
+                .mp_context(context(Method::Fork)?)
+                .build()?;
+            collect(args, || executor_map(&executor, args.n))
+        }
+        "pool-apply-roundtrip" => {
+            let pool = fork_pool(1)?;
+            collect(args, || apply_roundtrip(&pool, args.n))
+        }
+        "pool-apply-roundtrip-1cpu" => {
+            // The pool's worker and handler thread inherit the pinning.
+            pin(args.pinning()?.0)?;
+            let pool = fork_pool(1)?;
+            let echo = RawEcho::start()?;
+            let mut turn = 0usize;
+            let samples = collect(args, || {
+                turn += 1;
+                let (apply, raw) = if turn.is_multiple_of(2) {
+                    let raw = echo.roundtrip(args.n)?;
+                    (apply_roundtrip(&pool, args.n)?, raw)
+                } else {
+                    let apply = apply_roundtrip(&pool, args.n)?;
+                    (apply, echo.roundtrip(args.n)?)
+                };
+                Ok(apply / raw)
+            });
+            echo.stop()?;
+            samples
+        }
+        "pool-cpu-speedup" => {
+            let cores = bench_subjects::allowed_cpus()?.len();
+            let pool = fork_pool(cores)?;
+            collect(args, || cpu_speedup(&pool, cores, args.n))
+        }
+        "queue-1mib" => collect(args, || queue_blocks(args.n)),
+        "queue-1mib-paired" => {
+            let mut turn = 0usize;
+            collect(args, || {
+                turn += 1;
+                if turn.is_multiple_of(2) {
+                    let direct = send_bytes(args.n)?;
+                    Ok(queue_blocks(args.n)? / direct)
+                } else {
+                    let queued = queue_blocks(args.n)?;
+                    Ok(queued / send_bytes(args.n)?)
+                }
+            })
+        }
         _ => Err(args.unsupported()),
     }
 }
@@ -327,4 +384,172 @@ fn shm_write(args: &Args) -> Result<Vec<f64>> {
     })?;
     shm.unlink()?;
     Ok(samples)
+}
+
+// ----- pools and executors -----
+
+fn fork_pool(processes: usize) -> Result<Pool> {
+    Ok(Pool::builder()
+        .processes(processes)
+        .context(context(Method::Fork)?)
+        .build()?)
+}
+
+#[multiprocessing::target]
+fn tiny(x: u64) -> u64 {
+    x
+}
+
+/// Tasks per second of `map` over `n` trivial tasks.
+fn pool_map(pool: &Pool, n: usize, chunksize: Option<usize>) -> Result<f64> {
+    let t = Instant::now();
+    let results = pool.map(tiny, 0..n as u64, chunksize)?;
+    let elapsed = t.elapsed().as_secs_f64();
+    if results.len() != n || results.last().copied() != Some(n as u64 - 1) {
+        return Err("map returned the wrong results".into());
+    }
+    Ok(n as f64 / elapsed)
+}
+
+/// Tasks per second of the executor's `map` over `n` trivial tasks (chunksize 1, CPython's
+/// default).
+fn executor_map(executor: &Executor, n: usize) -> Result<f64> {
+    let t = Instant::now();
+    let mut count = 0;
+    for result in executor.map(tiny, 0..n as u64, None, 1)? {
+        result?;
+        count += 1;
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    if count != n {
+        return Err("map returned the wrong number of results".into());
+    }
+    Ok(n as f64 / elapsed)
+}
+
+/// Seconds per `apply` of a trivial task on an idle pool.
+fn apply_roundtrip(pool: &Pool, n: usize) -> Result<f64> {
+    let t = Instant::now();
+    for i in 0..n as u64 {
+        if pool.apply(tiny, (i,))? != i {
+            return Err("apply returned the wrong result".into());
+        }
+    }
+    Ok(t.elapsed().as_secs_f64() / n as f64)
+}
+
+/// A raw child that echoes single bytes over two pipes (the floor of a round trip).
+struct RawEcho {
+    to_child: std::fs::File,
+    from_child: std::fs::File,
+    pid: nix::unistd::Pid,
+}
+
+impl RawEcho {
+    fn start() -> Result<RawEcho> {
+        use std::fs::File;
+        use std::io::{Read, Write};
+        let (child_reads, to_child) = nix::unistd::pipe()?;
+        let (from_child, child_writes) = nix::unistd::pipe()?;
+        match fork_now()? {
+            ForkResult::Child => bench_subjects::in_child(|| {
+                drop((to_child, from_child));
+                let (mut input, mut output) = (File::from(child_reads), File::from(child_writes));
+                let mut byte = [0u8; 1];
+                loop {
+                    if input.read(&mut byte)? == 0 {
+                        return Ok(());
+                    }
+                    output.write_all(&byte)?;
+                }
+            }),
+            ForkResult::Parent { child } => Ok(RawEcho {
+                to_child: File::from(to_child),
+                from_child: File::from(from_child),
+                pid: child,
+            }),
+        }
+    }
+
+    /// Seconds per 1-byte round trip.
+    fn roundtrip(&self, n: usize) -> Result<f64> {
+        use std::io::{Read, Write};
+        let mut byte = [0u8; 1];
+        let t = Instant::now();
+        for _ in 0..n {
+            (&self.to_child).write_all(b"x")?;
+            if (&self.from_child).read(&mut byte)? != 1 {
+                return Err("the echo ended".into());
+            }
+        }
+        Ok(t.elapsed().as_secs_f64() / n as f64)
+    }
+
+    fn stop(self) -> Result<()> {
+        drop(self.to_child);
+        wait_ok(self.pid)
+    }
+}
+
+/// About a millisecond of arithmetic that the optimizer cannot skip.
+#[multiprocessing::target]
+fn spin(seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..2_000_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+/// The speedup of `map` of `n` CPU-bound tasks over the same tasks run here one by one,
+/// divided by the number of cores.
+fn cpu_speedup(pool: &Pool, cores: usize, n: usize) -> Result<f64> {
+    let n = n.max(cores);
+    let t = Instant::now();
+    let serial: u64 = (0..n as u64)
+        .map(|i| spin(std::hint::black_box(i)))
+        .fold(0, |a, b| a ^ b);
+    let serial_time = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let parallel: u64 = pool
+        .map(spin, 0..n as u64, Some(1))?
+        .into_iter()
+        .fold(0, |a, b| a ^ b);
+    let parallel_time = t.elapsed().as_secs_f64();
+    if serial != parallel {
+        return Err("the pool computed something else".into());
+    }
+    Ok(serial_time / parallel_time / cores as f64)
+}
+
+#[multiprocessing::target]
+fn put_blocks(queue: Queue<Vec<u8>>, ready: Barrier, n: u64) -> Result<()> {
+    let block = vec![0x5a_u8; MIB];
+    ready.wait(None)?;
+    for _ in 0..n {
+        queue.put(&block)?;
+    }
+    Ok(())
+}
+
+/// Bytes per second of 1 MiB `Vec<u8>` items through a queue, from a child to the parent.
+fn queue_blocks(n: usize) -> Result<f64> {
+    let queue: Queue<Vec<u8>> = Queue::new()?;
+    let ready = Barrier::new(2)?;
+    let p = fork_process(put_blocks, (queue.clone(), ready.clone(), n as u64))?;
+    until_waiting(&ready, 1)?;
+    let t = Instant::now();
+    ready.wait(None)?;
+    let mut total = 0;
+    for _ in 0..n {
+        total += queue.get()?.len();
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    join_ok(&p)?;
+    if total != n * MIB {
+        return Err(format!("received {total} bytes, expected {}", n * MIB).into());
+    }
+    Ok(total as f64 / elapsed)
 }

@@ -1,0 +1,19 @@
+"""pool-maxtasksperchild: with maxtasksperchild=1 every task runs in a new worker, and the pool
+keeps its size."""
+import multiprocessing
+import os
+import sys
+
+
+def pid(_):
+    return os.getpid()
+
+
+if __name__ == '__main__':
+    ctx = multiprocessing.get_context(sys.argv[1])
+    pool = ctx.Pool(2, maxtasksperchild=1)
+    pids = pool.map(pid, range(6), chunksize=1)
+    print(f"distinct workers: {len(set(pids))}", flush=True)
+    pool.close()
+    pool.join()
+    print(f"active children after join: {len(multiprocessing.active_children())}", flush=True)
