@@ -48,6 +48,13 @@ pub mod connection;
 pub mod context;
 mod error;
 mod exit;
+// Test-only fault points: public, and not part of the API, with the `fault-injection` feature;
+// nothing without it.
+#[cfg(all(unix, feature = "fault-injection"))]
+#[doc(hidden)]
+pub mod fault;
+#[cfg(all(unix, not(feature = "fault-injection")))]
+mod fault;
 #[cfg(unix)]
 mod fork;
 #[cfg(unix)]
