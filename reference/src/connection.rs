@@ -430,7 +430,7 @@ impl Connection {
             self.bulk_inbox.consume(buffered);
             let rest = &mut dst[buffered..];
             // SAFETY: `rest` is valid for writes of `rest.len()` bytes.
-            unsafe { self.read_bulk_raw(rest.as_mut_ptr(), rest.len(), len) }?;
+            unsafe { self.read_bulk_raw(rest.as_mut_ptr(), rest.len(), buffered, len) }?;
         }
         Ok(len)
     }
@@ -707,18 +707,25 @@ impl Connection {
             // SAFETY: the spare capacity is valid for writes of `room` bytes; `read_bulk_raw`
             // initializes all of them before returning `Ok`, and only then is the length raised.
             unsafe {
-                self.read_bulk_raw(out.as_mut_ptr().add(out.len()), room, len)?;
+                self.read_bulk_raw(out.as_mut_ptr().add(out.len()), room, out.len(), len)?;
                 out.set_len(out.len() + room);
             }
         }
         Ok(out)
     }
 
-    /// Receives exactly `count` bytes from the socket into `dst`, part of a `total`-byte payload.
+    /// Receives exactly `count` bytes from the socket into `dst`: the bytes after the first
+    /// `before` of a `total`-byte payload.
     ///
     /// # Safety
     /// `dst` must be valid for writes of `count` bytes.
-    unsafe fn read_bulk_raw(&mut self, dst: *mut u8, count: usize, total: usize) -> Result<()> {
+    unsafe fn read_bulk_raw(
+        &mut self,
+        dst: *mut u8,
+        count: usize,
+        before: usize,
+        total: usize,
+    ) -> Result<()> {
         let mut done = 0;
         while done < count {
             let bulk = self.bulk.as_ref().ok_or_else(closed)?;
@@ -734,7 +741,7 @@ impl Connection {
             match n {
                 0 => {
                     self.bulk_eof = true;
-                    return Err(truncated(total, total - count + done));
+                    return Err(truncated(total, before + done));
                 }
                 n if n > 0 => done += n as usize,
                 _ => match Errno::last() {
@@ -1008,6 +1015,50 @@ pub fn wait<W: Waitable + Copy>(objects: &[W], timeout: Option<Duration>) -> Res
                     .collect())
             }
             Err(errno) => return Err(Error::os("poll", errno)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::{encode_header, pipe, TAG_BULK};
+    use crate::{sys, Error};
+
+    /// A peer that announces `announced` bytes on the socket, sends `sent`, and closes.
+    fn truncated_message(announced: usize, sent: usize) -> super::Connection {
+        let (reader, writer) = pipe(false).unwrap();
+        std::thread::spawn(move || {
+            let tx = writer.tx.as_ref().unwrap().as_fd();
+            sys::write_all(tx, &encode_header(TAG_BULK, announced)).unwrap();
+            let bulk = writer.bulk.as_ref().unwrap().as_fd();
+            sys::write_all(bulk, &vec![7u8; sent]).unwrap();
+        });
+        reader
+    }
+
+    /// The error says how many bytes arrived, for payloads past the first allocation (4 MiB)
+    /// too, received whole or into a buffer.
+    #[test]
+    fn a_truncated_message_reports_the_bytes_that_arrived() {
+        for (announced, sent) in [(100_000, 40_000), (10 << 20, 6 << 20), (10 << 20, 9 << 20)] {
+            let message = format!("announces {announced} bytes, and the stream ended after {sent}");
+            let err = truncated_message(announced, sent)
+                .recv_bytes(None)
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Corrupt(m) if m.contains(&message)),
+                "{err}"
+            );
+            let mut buf = vec![0u8; announced];
+            let err = truncated_message(announced, sent)
+                .recv_bytes_into(&mut buf, 0)
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Corrupt(m) if m.contains(&message)),
+                "{err}"
+            );
         }
     }
 }
