@@ -5,11 +5,13 @@
 //! * `explain ID`: a scenario's clauses, programs and expected outcome.
 //! * `bench`: the reference against CPython and the raw OS primitives: a table and reports.
 //! * `cross-check`: type-check the macOS and Windows code paths from this machine.
+//! * `stress`: kill soaks of the reference's queue, with counts of what went wrong.
 
 mod bench;
 mod cross_check;
 mod matrix;
 mod report;
+mod stress;
 mod workspace;
 
 use std::process::ExitCode;
@@ -41,6 +43,10 @@ enum Task {
     /// Type-check the macOS and Windows code paths (needs a toolchain with the standard
     /// library's source; see README, "What is verified where").
     CrossCheck(cross_check::CrossCheckArgs),
+    /// Kill soaks of the reference's queue (producers and consumers SIGKILLed at random
+    /// points), per start method, in release and debug builds: kills, corrupt, lost,
+    /// duplicated, hung.
+    Stress(stress::StressArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         Task::Explain { id } => workspace::explain(&id).map(|()| ExitCode::SUCCESS),
         Task::Bench(args) => bench::run(args),
         Task::CrossCheck(args) => cross_check::run(args),
+        Task::Stress(args) => stress::run(args),
     };
     match result {
         Ok(code) => code,
