@@ -3,11 +3,12 @@
 //! if sooner). It prints one JSON line of
 //! counts ([`Counts`]) and exits 0 (the caller judges the counts).
 //!
-//! * **producer**: four producer processes at a time put `(life, seq)` for `seq = 0, 1, ...`,
+//! * **producer**: two producer processes at a time put `(life, seq)` for `seq = 0, 1, ...`,
 //!   each recording in shared memory how many of its puts returned; each is SIGKILLed a random
-//!   0-300 µs after its first put returned, and replaced. This process gets items all along.
-//!   Items of one producer arrive in order, so for each life the items must be exactly `0..n`
-//!   with `acked <= n <= acked + 1` (the one put that may have committed before the kill).
+//!   0-300 µs after its first put returned, and replaced. A consumer process gets items all
+//!   along. Items of one producer arrive in order, so for each life the items must be exactly
+//!   `0..n` with `acked <= n <= acked + 1` (the one put that may have committed before the
+//!   kill).
 //! * **consumer**: one producer puts `0, 1, 2, ...` into a bounded queue (so it also sleeps for
 //!   room); consumer processes, one at a time, get items and log each one in shared memory, and
 //!   each is SIGKILLed a random 0-300 µs after its first get; then the next starts. The logs, in
@@ -31,6 +32,8 @@ const HANG: Duration = Duration::from_secs(30);
 const MAX_LIVES: usize = 1 << 20;
 /// Items one consumer soak logs at most.
 const MAX_LOG: usize = 1 << 24;
+/// Producers alive at once in the producer soak.
+const PRODUCERS: usize = 2;
 /// The longest a process runs before it is killed, after its first operation.
 const MAX_DELAY_US: u64 = 300;
 
@@ -156,48 +159,69 @@ struct Life {
     kill_at: Option<Instant>,
 }
 
-fn producer_soak(ctx: &Context, seconds: f64, kills: u64, counts: &mut Counts) {
-    // Bounded, so that producers also wait for room, and the queue cannot outgrow this
-    // process's draining.
-    let queue = Queue::<(u32, u64)>::with_maxsize(10_000).unwrap();
-    let acked = RawArray::<u64>::new(MAX_LIVES).unwrap();
-    let mut next = vec![0u64; MAX_LIVES]; // the next seq expected of each life
-    let end = Instant::now() + Duration::from_secs_f64(seconds);
-    let mut lives: u32 = 0;
-    // Gets what is there, at most `limit` items (producers put while this gets).
-    let drain = |counts: &mut Counts, next: &mut [u64], mut limit: u64| loop {
-        if limit == 0 {
-            return true;
-        }
-        limit -= 1;
-        match queue.get_nowait() {
+/// Indices into the producer soak checker's results.
+const ITEMS: usize = 0;
+const DUPLICATED: usize = 1;
+const LOST: usize = 2;
+const ERRORS: usize = 3;
+
+/// The producer soak's consumer: gets items until `(u32::MAX, _)`, checking that each life's
+/// items come in order, `next[life]` being the one expected; counts into `results`.
+#[multiprocessing::target]
+fn check_producers(queue: Queue<(u32, u64)>, next: RawArray<u64>, results: RawArray<u64>) {
+    let bump = |i: usize, by: u64| {
+        let _ = results.set(i, results.get(i).unwrap_or(0) + by);
+    };
+    loop {
+        match queue.get() {
+            Ok((u32::MAX, _)) => return,
             Ok((life, seq)) => {
-                counts.items += 1;
-                let expected = &mut next[life as usize];
-                if seq < *expected {
-                    counts.duplicated += 1;
-                    counts.problem(format!("item ({life}, {seq}) arrived twice"));
+                bump(ITEMS, 1);
+                let expected = next.get(life as usize).unwrap_or(u64::MAX);
+                if seq < expected {
+                    bump(DUPLICATED, 1);
+                    eprintln!("stress: item ({life}, {seq}) arrived twice");
                 } else {
-                    if seq > *expected {
-                        counts.lost += seq - *expected;
-                        counts.problem(format!("items ({life}, {expected}..{seq}) are lost"));
+                    if seq > expected {
+                        bump(LOST, seq - expected);
+                        eprintln!("stress: items ({life}, {expected}..{seq}) are lost");
                     }
-                    *expected = seq + 1;
+                    let _ = next.set(life as usize, seq + 1);
                 }
             }
-            Err(Error::Empty) => return true,
             Err(err) => {
-                counts.corrupt += 1;
-                counts.problem(format!("get: {err}"));
-                return false;
+                bump(ERRORS, 1);
+                eprintln!("stress: get: {err}");
+                return;
             }
         }
-    };
+    }
+}
+
+fn producer_soak(ctx: &Context, seconds: f64, kills: u64, counts: &mut Counts) {
+    // Unbounded: a producer that waited for room would mostly be killed asleep, not inside the
+    // steps of `put` this soak is about. Each lives a few hundred microseconds, and a consumer
+    // process gets all along, so the backlog stays small.
+    let queue = Queue::<(u32, u64)>::new().unwrap();
+    let acked = RawArray::<u64>::new(MAX_LIVES).unwrap();
+    let next = RawArray::<u64>::new(MAX_LIVES).unwrap();
+    let results = RawArray::<u64>::new(4).unwrap();
+    let checker = ctx.process(
+        check_producers,
+        (queue.clone(), next.clone(), results.clone()),
+    );
+    checker.start().unwrap();
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut lives: u32 = 0;
     let mut running: Vec<Life> = Vec::new();
     let mut usable = true;
-    while Instant::now() < end && counts.kills < kills && (lives as usize) < MAX_LIVES - 8 && usable
+    while Instant::now() < end
+        && counts.kills < kills
+        && (lives as usize) < MAX_LIVES - 8
+        && usable
+        && checker.is_alive().unwrap_or(false)
     {
-        while running.len() < 4 {
+        while running.len() < PRODUCERS {
             let p = ctx.process(produce, (queue.clone(), lives, acked.clone()));
             if let Err(err) = p.start() {
                 counts.corrupt += 1;
@@ -227,33 +251,55 @@ fn producer_soak(ctx: &Context, seconds: f64, kills: u64, counts: &mut Counts) {
             }
             true
         });
-        usable &= drain(counts, &mut next, 200);
+        // Sleep, not spin: on a loaded machine a spinning parent gets its share of a CPU only,
+        // and its kills come late; a sleeper is woken on time.
+        let soonest = running.iter().filter_map(|life| life.kill_at).min();
+        let poll = Instant::now() + Duration::from_micros(20);
+        let wake = soonest.map_or(poll, |at| at.min(poll));
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
     for life in &running {
         let _ = life.p.kill();
         let _ = life.p.join_timeout(HANG);
     }
-    if usable {
-        drain(counts, &mut next, u64::MAX);
-        // Every put that returned arrived; at most the one after it too (checked as it came).
-        for life in 0..lives as usize {
-            let acked = acked.get(life).unwrap_or(0);
-            if next[life] < acked {
-                counts.lost += acked - next[life];
-                counts.problem(format!(
-                    "life {life}: {} of {acked} items arrived",
-                    next[life]
-                ));
-            } else if next[life] > acked + 1 {
-                counts.duplicated += next[life] - acked - 1;
-                counts.problem(format!("life {life}: more items than puts"));
-            }
+    // The end: after every producer's items.
+    if let Err(err) = queue.put((u32::MAX, 0)) {
+        counts.corrupt += 1;
+        counts.problem(format!("put: {err}"));
+    }
+    if !checker.join_timeout(HANG).unwrap_or(false) {
+        counts.hung += 1;
+        counts.problem("the consumer did not get to the end of the queue".into());
+        let _ = checker.kill();
+        let _ = checker.join_timeout(HANG);
+    } else if checker.exitcode().ok().flatten() != Some(0) {
+        counts.corrupt += 1;
+        counts.problem(format!("the consumer ended with {:?}", checker.exitcode()));
+    }
+    let result = |i: usize| results.get(i).unwrap_or(0);
+    counts.items = result(ITEMS);
+    counts.duplicated += result(DUPLICATED);
+    counts.lost += result(LOST);
+    counts.corrupt += result(ERRORS);
+    if result(DUPLICATED) + result(LOST) + result(ERRORS) > 0 {
+        counts.problem("the consumer found items out of order (see stderr)".into());
+    }
+    // Every put that returned arrived; at most the one after it too (an unacknowledged put that
+    // committed).
+    for life in 0..lives as usize {
+        let (acked, next) = (acked.get(life).unwrap_or(0), next.get(life).unwrap_or(0));
+        if next < acked {
+            counts.lost += acked - next;
+            counts.problem(format!("life {life}: {next} of {acked} items arrived"));
+        } else if next > acked + 1 {
+            counts.duplicated += next - acked - 1;
+            counts.problem(format!("life {life}: more items than puts"));
         }
-        // The queue still works.
-        if queue.put((u32::MAX, 0)).is_err() || queue.get_nowait().is_err() {
-            counts.corrupt += 1;
-            counts.problem("the queue is unusable at the end".into());
-        }
+    }
+    // The queue still works.
+    if queue.put((0, 0)).is_err() || queue.get_nowait().is_err() {
+        counts.corrupt += 1;
+        counts.problem("the queue is unusable at the end".into());
     }
 }
 
