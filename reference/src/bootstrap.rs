@@ -204,6 +204,12 @@ enum Request {
     Forkserver { entry: Entry },
 }
 
+/// Parses `value` as the bootstrap variable, for the fuzz targets (`fuzz.rs`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_request(value: &str) {
+    let _ = parse_request(value);
+}
+
 /// The most descriptors a `spawn` child is handed: more is a forged value, not a program.
 const MAX_HANDED: usize = 1 << 16;
 

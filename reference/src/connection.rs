@@ -1019,6 +1019,43 @@ pub fn wait<W: Waitable + Copy>(objects: &[W], timeout: Option<Duration>) -> Res
     }
 }
 
+/// A fuzz target (`fuzz.rs`): a peer writes the first `k` bytes of `bytes` (`k` from its first
+/// two bytes) to its pipe and the rest to the socket, then closes; this end receives (messages
+/// as bytes, as a recursive value, and into a buffer, in turn) until an error or the end. Inputs
+/// are cut to 60 KiB each way, so the writes fit the kernel buffers.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_stream(bytes: &[u8]) {
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Node(Vec<Node>);
+    let Some((split, rest)) = bytes.split_first_chunk::<2>() else {
+        return;
+    };
+    let split = usize::from(u16::from_le_bytes(*split)).min(rest.len());
+    let (on_pipe, on_socket) = rest.split_at(split);
+    let Ok((mut reader, writer)) = pipe(false) else {
+        return;
+    };
+    if let Some(tx) = &writer.tx {
+        let _ = sys::write_all(tx.as_fd(), &on_pipe[..on_pipe.len().min(60 << 10)]);
+    }
+    if let Some(bulk) = &writer.bulk {
+        let _ = sys::write_all(bulk.as_fd(), &on_socket[..on_socket.len().min(60 << 10)]);
+    }
+    drop(writer);
+    let mut buf = vec![0u8; 4096];
+    for turn in 0.. {
+        let received = match turn % 3 {
+            0 => reader.recv_bytes(None).map(drop),
+            1 => reader.recv::<Node>().map(drop),
+            _ => reader.recv_bytes_into(&mut buf, 0).map(drop),
+        };
+        if received.is_err() {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsFd;

@@ -55,10 +55,14 @@ mod exit;
 pub mod fault;
 #[cfg(all(unix, not(feature = "fault-injection")))]
 mod fault;
+// Test-only fuzz targets (the `fuzzing` feature).
 #[cfg(unix)]
 mod fork;
 #[cfg(unix)]
 mod forkserver;
+#[cfg(all(unix, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg_attr(windows, path = "popen/windows.rs")]
 mod popen;
 pub mod process;

@@ -1334,6 +1334,57 @@ impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
     }
 }
 
+/// A fuzz target (`fuzz.rs`): `bytes` as a script of operations on a fresh queue, two bytes each
+/// and their arguments: put an item of up to 256 KiB (growing and wrapping the ring), get
+/// without waiting, or a stray write of 4 or 8 bytes into the header (the mutex spared) or the
+/// first record's length. Every operation must return.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_script(bytes: &[u8]) {
+    let Ok(queue) = Queue::<String>::new() else {
+        return;
+    };
+    let mutex = std::mem::offset_of!(Header, mutex);
+    let mutex = mutex..mutex + std::mem::size_of::<libc::pthread_mutex_t>();
+    let mut input = bytes.iter().copied();
+    let mut next = || input.next();
+    while let (Some(op), Some(arg)) = (next(), next()) {
+        match op % 4 {
+            0 => {
+                let len = usize::from(arg) * 1024 + usize::from(next().unwrap_or(0));
+                let _ = queue.put_nowait("q".repeat(len));
+            }
+            1 => drop(queue.get_nowait()),
+            2 => {
+                let offset = usize::from(arg) * 4 % (std::mem::size_of::<Header>() + 8);
+                let offset = if offset >= std::mem::size_of::<Header>() {
+                    DATA as usize
+                } else {
+                    offset
+                };
+                if mutex.contains(&offset) {
+                    continue;
+                }
+                let mut value = [0u8; 8];
+                for byte in &mut value {
+                    *byte = next().unwrap_or(0);
+                }
+                let at = queue.segment.base.as_ptr().wrapping_add(offset);
+                // SAFETY: inside the header page or the ring's first bytes (the file holds at
+                // least 64 KiB of ring); the stray write under test, with no other user around.
+                unsafe {
+                    if offset % 8 == 0 && arg % 2 == 0 {
+                        at.cast::<u64>().write_volatile(u64::from_le_bytes(value));
+                    } else {
+                        let word = [value[0], value[1], value[2], value[3]];
+                        at.cast::<u32>().write_volatile(u32::from_le_bytes(word));
+                    }
+                }
+            }
+            _ => drop((queue.qsize(), queue.full(), queue.empty())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

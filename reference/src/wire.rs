@@ -72,10 +72,18 @@ pub(crate) fn read_frame_from(reader: &mut impl Read) -> io::Result<Option<Vec<u
             format!("corrupt frame: length {len} exceeds the 1 GiB limit"),
         ));
     }
-    let mut buf = vec![0; len];
-    reader.read_exact(&mut buf)?;
+    // Allocated as the bytes arrive, not from the header's word: a 4-byte header cannot make the
+    // reader reserve a gigabyte.
+    let mut buf = Vec::with_capacity(len.min(FIRST_ALLOCATION));
+    reader.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(buf))
 }
+
+/// The most [`read_frame_from`] reserves before a frame's bytes arrive.
+const FIRST_ALLOCATION: usize = 64 * 1024;
 
 #[cfg(unix)]
 thread_local! {

@@ -6,9 +6,11 @@
 //! * `bench`: the reference against CPython and the raw OS primitives: a table and reports.
 //! * `cross-check`: type-check the macOS and Windows code paths from this machine.
 //! * `stress`: kill soaks of the reference's queue, with counts of what went wrong.
+//! * `fuzz`: the reference's fuzz targets on random inputs, for a given time each.
 
 mod bench;
 mod cross_check;
+mod fuzz;
 mod matrix;
 mod report;
 mod stress;
@@ -47,6 +49,9 @@ enum Task {
     /// points), per start method, in release and debug builds: kills, corrupt, lost,
     /// duplicated, hung.
     Stress(stress::StressArgs),
+    /// Run the reference's fuzz targets (frames, wire decoding, preparation data, the queue's
+    /// ring, connections) on random inputs for N seconds each, in a release build.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::CrossCheck(args) => cross_check::run(args),
         Task::Stress(args) => stress::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => code,
