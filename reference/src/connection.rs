@@ -26,11 +26,16 @@
 //!   so order is kept: the socket's byte stream is the concatenation of the large payloads, in
 //!   header order.
 //!
-//! **No deadlock when both ends send at once.** A duplex end writes without blocking; when the
-//! kernel buffer is full, it waits for the buffer to drain *and* reads whatever the other end sends
-//! meanwhile into a private buffer, which later `recv` calls consume first. Two processes can each
-//! send a 64 MiB message to the other before either receives (CPython deadlocks there). The price:
-//! data the other end sends while this end is blocked sending is held in memory.
+//! **No deadlock when both ends send at once, within a bound.** A duplex end writes without
+//! blocking; when the kernel buffer is full, it waits for the buffer to drain *and* reads
+//! whatever the other end sends meanwhile into a private buffer, which later `recv` calls consume
+//! first. Two processes can each send 64 MiB to the other before either receives (CPython
+//! deadlocks as soon as both kernel buffers are full, at about 64 KiB). The price is memory, so
+//! it is bounded: a blocked sender holds at most 64 MiB of unconsumed incoming data, then stops
+//! reading, and the other end's sends wait in turn (back-pressure). The trade-off: two ends that
+//! each send more than that (plus the kernel buffers) to the other before receiving deadlock, as
+//! CPython's do at a thousandth of the size; one end that keeps sending to a blocked sender
+//! never grows its memory (before the bound, 512 MiB pushed at one took it to 579 MiB).
 //!
 //! **Frames.** A header is 8 bytes, a little-endian `u64`: the low byte is a tag (`'M'`: the
 //! payload follows on the pipe; `'B'`: it follows on the socket), the upper 56 bits the payload's
@@ -74,6 +79,9 @@ const MAX_MESSAGE: u64 = 1 << 40;
 const FIRST_ALLOCATION: usize = 4 << 20;
 /// How much a buffered read asks for at a time.
 const READ_CHUNK: usize = 64 * 1024;
+/// The most a duplex end blocked in a send holds of what the other end sends meanwhile (plus
+/// one read of at most 256 KiB).
+const DRAIN_LIMIT: usize = 64 << 20;
 /// The kernel buffers asked for on the socket: fewer wake-ups per large message.
 const SOCKET_BUFFER: usize = 1 << 20;
 
@@ -540,9 +548,12 @@ impl Connection {
 
     /// Waits until `channel` can take more bytes. A duplex end meanwhile reads what the other end
     /// sends into its buffers, so two ends sending to each other at once both progress.
+    ///
+    /// It absorbs at most [`DRAIN_LIMIT`] bytes so (counting what it had not consumed yet):
+    /// then it only waits, and the other end's sends wait in turn (back-pressure).
     fn wait_writable(&mut self, channel: Channel) -> Result<()> {
-        let drain = self.readable();
         loop {
+            let drain = self.readable() && self.inbox.len() + self.bulk_inbox.len() < DRAIN_LIMIT;
             let (Some(tx), Some(bulk)) = (self.tx.as_ref(), self.bulk.as_ref()) else {
                 return Err(closed());
             };
@@ -1073,6 +1084,61 @@ mod tests {
             sys::write_all(bulk, &vec![7u8; sent]).unwrap();
         });
         reader
+    }
+
+    /// A duplex end blocked in a send holds at most `DRAIN_LIMIT` (plus one read) of what the
+    /// other end sends meanwhile; the sender then waits, and nothing is lost once the blocked
+    /// end gets to receive. The other end here writes raw frames and never drains, and reads
+    /// this end's message only once its own writes have stalled (or all gone through, which
+    /// an unbounded buffer lets them: 128 MiB).
+    #[test]
+    fn a_blocked_sender_buffers_a_bounded_amount_of_incoming_data() {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+        const MESSAGES: usize = 32;
+        const SIZE: usize = 4 << 20;
+        let (mut ours, theirs) = pipe(true).unwrap();
+        let written = Arc::new(AtomicU64::new(0));
+        let (their_tx, their_bulk) = (theirs.tx.as_ref().unwrap(), theirs.bulk.as_ref().unwrap());
+        let their_tx = their_tx.try_clone().unwrap();
+        let their_bulk = their_bulk.try_clone().unwrap();
+        let writer = std::thread::spawn({
+            let written = written.clone();
+            move || {
+                let payload = vec![7u8; SIZE];
+                for _ in 0..MESSAGES {
+                    sys::write_all(their_tx.as_fd(), &encode_header(TAG_BULK, SIZE)).unwrap();
+                    sys::write_all(their_bulk.as_fd(), &payload).unwrap();
+                    written.fetch_add(SIZE as u64, Relaxed);
+                }
+            }
+        });
+        let sender = std::thread::spawn(move || {
+            ours.send_bytes(&vec![1u8; 8 << 20], 0, None).unwrap();
+            let buffered = ours.inbox.len() + ours.bulk_inbox.len();
+            (ours, buffered)
+        });
+        // Read our message only once the raw writes have stalled for half a second, or ended.
+        let mut theirs = theirs;
+        let (mut last, mut since) = (0, Instant::now());
+        while since.elapsed() < Duration::from_millis(500) && !writer.is_finished() {
+            let now = written.load(Relaxed);
+            if now != last {
+                (last, since) = (now, Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(theirs.recv_bytes(None).unwrap().len(), 8 << 20);
+        let (mut ours, buffered) = sender.join().unwrap();
+        assert!(
+            buffered <= (64 << 20) + 4 * super::READ_CHUNK,
+            "a blocked sender held {buffered} bytes of incoming data"
+        );
+        for _ in 0..MESSAGES {
+            assert_eq!(ours.recv_bytes(None).unwrap().len(), SIZE);
+        }
+        writer.join().unwrap();
     }
 
     /// The error says how many bytes arrived, for payloads past the first allocation (4 MiB)
