@@ -933,6 +933,20 @@ macro_rules! counter_serde {
 counter_serde!(Semaphore);
 counter_serde!(BoundedSemaphore);
 
+/// Locks `mutex`, asleep at most [`BARRIER_RECHECK`] at a time, then trying again. A robust
+/// mutex can lose its wake-up when processes are killed around it (a woken waiter killed
+/// before it takes the lock, then an owner that had not waited killed holding it: the kernel
+/// marks the owner dead but wakes nobody); trying again reads the mutex afresh and takes an
+/// abandoned one (`queue.rs`, `lock_rechecking`, says how the kill soaks found it).
+fn lock_rechecking(mutex: &RawMutex) -> Result<Raw> {
+    loop {
+        match mutex.lock(Wait::Until(Instant::now() + BARRIER_RECHECK))? {
+            Raw::Busy => {}
+            raw => return Ok(raw),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Waiter slots, for Condition and Barrier: knowing that a waiter died.
 
@@ -1193,7 +1207,7 @@ impl Condition {
             }
             sys::futex_wait(state, SLOT_WAITING, left);
         }
-        let relocked = match self.lock.lock(Wait::Forever) {
+        let relocked = match lock_rechecking(&self.lock) {
             Ok(Raw::Acquired) => Ok(()),
             Ok(Raw::OwnerDied) => Err(Error::OwnerDied),
             Ok(Raw::Mine | Raw::Busy) => Err(Error::os(
@@ -1425,7 +1439,7 @@ impl BarrierInner {
     /// unknown: the barrier breaks, and the count is taken again from the occupied slots.
     /// Parties that died inside `wait` are counted out ([`reap`](Self::reap)).
     fn hold(&self) -> Result<Held<'_>> {
-        let owner_died = match self.mutex.lock(Wait::Forever)? {
+        let owner_died = match lock_rechecking(&self.mutex)? {
             Raw::Acquired => false,
             Raw::OwnerDied => true,
             Raw::Mine | Raw::Busy => {
