@@ -173,24 +173,51 @@ fn bootstrap_hook() {
     };
     // SAFETY: before `main` there is one thread, so nothing reads the environment concurrently.
     unsafe { std::env::remove_var(ENV) };
-    let value = value.to_string_lossy().into_owned();
-    // Hook for the resource tracker (resource_tracker.rs): this process is one, started with its
-    // socket at fd 3. It serves before `main` and never returns.
-    #[cfg(unix)]
-    if value == crate::resource_tracker::BOOTSTRAP_VALUE {
-        // SAFETY: the starting process placed the tracker's socket at 3 for us
-        // (`spawn::spawn_program`); nothing else in this fresh process owns it.
-        crate::resource_tracker::serve(unsafe { sys::adopt(3) });
+    if secure_execution() {
+        // A set-user-ID or set-group-ID program, or one with file capabilities: whoever set the
+        // variable does not own this process. It runs as a program of its own, as the kernel
+        // and the C library treat `LD_PRELOAD` there.
+        return;
     }
-    let mut words = value.split(' ');
-    let (role, entry, handed) = (words.next(), words.next(), words.next());
-    let entry = match entry {
-        Some("main") => Entry::Main,
-        Some("early") => Entry::Early,
-        _ => fail(&format!("malformed {ENV}={value:?}")),
+    let request = parse_request(&value.to_string_lossy())
+        .and_then(|request| check_descriptors(&request).map(|()| request))
+        .unwrap_or_else(|problem| {
+            fail(&format!(
+                "{ENV} is set, so this process was started as a child of a multiprocessing \
+                 program, but {problem}. A program that links the multiprocessing crate must \
+                 not be started with {ENV} set."
+            ))
+        });
+    let (entry, pending) = match request {
+        // Hook for the resource tracker (resource_tracker.rs): this process is one, started
+        // with its socket at fd 3. It serves before `main` and never returns.
+        #[cfg(unix)]
+        Request::ResourceTracker => {
+            // SAFETY: `check_descriptors` found fd 3 open; the starting process placed the
+            // tracker's socket there (`spawn::spawn_program`) and nothing else in this fresh
+            // process owns it.
+            crate::resource_tracker::serve(unsafe { sys::adopt(3) })
+        }
+        #[cfg(not(unix))]
+        Request::ResourceTracker => fail("there is no resource tracker on this platform"),
+        Request::Spawn { entry, handed } => (entry, Pending::Child(receive_spawn(handed))),
+        #[cfg(unix)]
+        Request::Forkserver {
+            entry,
+            bind_now_added,
+        } => {
+            if bind_now_added {
+                // The loader has read it; the program and its other children must not see it.
+                // SAFETY: before `main` there is one thread, so nothing reads the environment
+                // concurrently.
+                unsafe { std::env::remove_var("LD_BIND_NOW") };
+            }
+            // SAFETY: as for the tracker: fd 3 is open, and the parent's socket to the server.
+            (entry, Pending::Server(unsafe { sys::adopt(3) }))
+        }
+        #[cfg(not(unix))]
+        Request::Forkserver { .. } => fail("there is no forkserver on this platform"),
     };
-    let pending = receive_pending(role, handed)
-        .unwrap_or_else(|| fail(&format!("malformed {ENV}={value:?}")));
     if entry == Entry::Early {
         // Under a test harness `main` is the harness's: take over now instead of at the guard.
         UNDER_HARNESS.store(true, Ordering::Relaxed);
@@ -217,46 +244,156 @@ fn at_the_guard(pending: Pending) -> ! {
     }
 }
 
-/// What this process is to do at the guard, from the words of [`ENV`]; `None` if they are
-/// malformed.
-#[cfg(unix)]
-fn receive_pending(role: Option<&str>, handed: Option<&str>) -> Option<Pending> {
-    // SAFETY: the parent placed this descriptor at 3 for us (see `spawn::spawn_program`); nothing
-    // else in this fresh process owns it.
-    let fd3 = unsafe { sys::adopt(3) };
-    match role {
-        Some("spawn") => {
-            let handed = handed?.parse::<i32>().ok()?;
-            Some(Pending::Child(Handover {
-                method: StartMethod::Spawn,
-                data: HandoverData::Socket(fd3),
-                // SAFETY: the parent placed exactly `handed` descriptors at 4.. for us.
-                fds: (4..4 + handed)
-                    .map(|fd| unsafe { sys::adopt(fd) })
-                    .collect(),
-            }))
+/// What [`ENV`] asks of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// Be the resource tracker: its socket is at 3.
+    ResourceTracker,
+    /// Be a `spawn` child: the preparation data on a socket at 3, `handed` more descriptors at
+    /// 4, 5, ... (none on Windows: the data is on stdin).
+    Spawn { entry: Entry, handed: usize },
+    /// Be the forkserver: the parent's socket at 3; `bind_now_added` when the parent added
+    /// `LD_BIND_NOW=1` to this process's environment (see `forkserver::launch`).
+    Forkserver { entry: Entry, bind_now_added: bool },
+}
+
+/// Parses `value` as the bootstrap variable, for the fuzz targets (`fuzz.rs`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_request(value: &str) {
+    let _ = parse_request(value);
+}
+
+/// The most descriptors a `spawn` child is handed: more is a forged value, not a program.
+const MAX_HANDED: usize = 1 << 16;
+
+/// Parses the value of [`ENV`] (exactly what [`spawn_value`], [`forkserver_value`] and the
+/// resource tracker write); the error says what is wrong with it.
+fn parse_request(value: &str) -> std::result::Result<Request, String> {
+    let malformed = |why: &str| format!("its value {value:?} is malformed: {why}");
+    #[cfg(unix)]
+    if value == crate::resource_tracker::BOOTSTRAP_VALUE {
+        return Ok(Request::ResourceTracker);
+    }
+    let words: Vec<&str> = value.split(' ').collect();
+    let entry = |word: &str| match word {
+        "main" => Ok(Entry::Main),
+        "early" => Ok(Entry::Early),
+        other => Err(malformed(&format!(
+            "the entry is {other:?}, not \"main\" or \"early\""
+        ))),
+    };
+    match words.as_slice() {
+        ["spawn", word, handed] => {
+            let handed = handed
+                .parse::<usize>()
+                .ok()
+                .filter(|&handed| handed <= MAX_HANDED && (cfg!(unix) || handed == 0))
+                .ok_or_else(|| {
+                    malformed(&format!(
+                        "the descriptor count {handed:?} is not a number from 0 to {}",
+                        if cfg!(unix) { MAX_HANDED } else { 0 }
+                    ))
+                })?;
+            Ok(Request::Spawn {
+                entry: entry(word)?,
+                handed,
+            })
         }
-        Some("forkserver") => {
-            if handed == Some(BIND_NOW) {
-                // The loader has read it; the program and its other children must not see it.
-                // SAFETY: before `main` there is one thread, so nothing reads the environment
-                // concurrently.
-                unsafe { std::env::remove_var("LD_BIND_NOW") };
-            }
-            Some(Pending::Server(fd3))
+        #[cfg(unix)]
+        ["forkserver", word, bind_now] if [BIND_NOW, "-"].contains(bind_now) => {
+            Ok(Request::Forkserver {
+                entry: entry(word)?,
+                bind_now_added: *bind_now == BIND_NOW,
+            })
         }
-        _ => None,
+        _ => Err(malformed(if cfg!(unix) {
+            "expected \"spawn <main|early> <count>\", \"forkserver <main|early> <bind-now|->\" \
+             or \"resource_tracker\""
+        } else {
+            "expected \"spawn <main|early> 0\""
+        })),
     }
 }
 
-/// Where this child's preparation data is, from the words of [`ENV`]: on stdin (see
-/// `spawn/windows.rs`); `None` if they are malformed.
+/// Checks that the descriptors `request` names are there: fd 3 an open socket, and each
+/// descriptor handed to a `spawn` child open. (Without this, a missing fd 3 made a forkserver
+/// wait for ever.)
+#[cfg(unix)]
+fn check_descriptors(request: &Request) -> std::result::Result<(), String> {
+    use nix::sys::stat::{fstat, SFlag};
+    match fstat(3) {
+        Ok(stat) if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK => {}
+        Ok(_) => return Err("descriptor 3 is not a socket".to_owned()),
+        Err(errno) => return Err(format!("descriptor 3 is not open ({errno})")),
+    }
+    if let Request::Spawn { handed, .. } = *request {
+        for fd in 4..4 + handed as i32 {
+            if let Err(errno) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD) {
+                return Err(format!(
+                    "descriptor {fd}, one of the {handed} it was told it was handed, is not \
+                     open ({errno})"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(windows)]
-fn receive_pending(role: Option<&str>, handed: Option<&str>) -> Option<Pending> {
-    (role == Some("spawn") && handed == Some("0")).then_some(Pending::Child(Handover {
+fn check_descriptors(_request: &Request) -> std::result::Result<(), String> {
+    Ok(())
+}
+
+/// Whether this process runs in secure-execution mode: set-user-ID or set-group-ID, or with
+/// file capabilities (the kernel's `AT_SECURE`; `issetugid` on the BSDs and macOS). Under the
+/// `fault-injection` feature (this crate's tests), `__MULTIPROCESSING_TEST_AT_SECURE=1` says so
+/// too, so that a test can show the variable is ignored without a set-user-ID copy.
+pub(crate) fn secure_execution() -> bool {
+    #[cfg(feature = "fault-injection")]
+    if std::env::var_os("__MULTIPROCESSING_TEST_AT_SECURE").is_some_and(|v| v == "1") {
+        return true;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: getauxval reads the auxiliary vector the kernel gave this process; no
+    // preconditions.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd"
+    ))]
+    // SAFETY: issetugid has no preconditions.
+    let secure = unsafe { libc::issetugid() } != 0;
+    #[cfg(windows)]
+    let secure = false;
+    secure
+}
+
+/// A `spawn` child's handover: the socket at 3 and the `handed` descriptors at 4.. (which
+/// [`check_descriptors`] found open), or on Windows the data on stdin.
+#[cfg(unix)]
+fn receive_spawn(handed: usize) -> Handover {
+    Handover {
+        method: StartMethod::Spawn,
+        // SAFETY: the parent placed this socket at 3 for us (see `spawn::spawn_program`);
+        // nothing else in this fresh process owns it.
+        data: HandoverData::Socket(unsafe { sys::adopt(3) }),
+        // SAFETY: the parent placed exactly `handed` descriptors at 4.. for us, and they are
+        // open; nothing else owns them.
+        fds: (4..4 + handed as i32)
+            .map(|fd| unsafe { sys::adopt(fd) })
+            .collect(),
+    }
+}
+
+#[cfg(windows)]
+fn receive_spawn(_handed: usize) -> Handover {
+    Handover {
         method: StartMethod::Spawn,
         data: HandoverData::Stdin,
-    }))
+    }
 }
 
 fn fail(message: &str) -> ! {

@@ -88,10 +88,21 @@ mod error;
 #[cfg(unix)]
 pub mod executor;
 mod exit;
+// Test-only fault points: public, and not part of the API, with the `fault-injection` feature;
+// nothing without it.
+#[cfg(all(unix, feature = "fault-injection"))]
+#[doc(hidden)]
+pub mod fault;
+#[cfg(all(unix, not(feature = "fault-injection")))]
+mod fault;
+// Test-only fuzz targets (the `fuzzing` feature).
 #[cfg(unix)]
 mod fork;
 #[cfg(unix)]
 mod forkserver;
+#[cfg(all(unix, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(unix)]
 pub mod pool;
 #[cfg_attr(windows, path = "popen/windows.rs")]

@@ -119,6 +119,9 @@ fn connection(slot: &mut Option<Client>) -> Result<BorrowedFd<'_>> {
 /// Makes sure the program has a tracker and this process a connection to it: called before a
 /// `fork` (the child inherits the connection).
 pub(crate) fn ensure_running() -> Result<()> {
+    if crate::bootstrap::secure_execution() {
+        return Ok(()); // no tracker there: see `register`
+    }
     connection(&mut client()).map(|_| ())
 }
 
@@ -139,7 +142,14 @@ pub(crate) fn inherit(conn: OwnedFd) {
 
 /// Records that this program created the segment `name` (with its leading `/`): the tracker
 /// unlinks it at the program's end unless it is [`unregister`]ed first.
+///
+/// In secure-execution mode (a set-user-ID program and the like) no tracker runs: a copy of the
+/// program started to be one would ignore the bootstrap variable (`bootstrap::secure_execution`),
+/// so a segment there is unlinked only by `unlink()`.
 pub(crate) fn register(name: &str) -> Result<()> {
+    if crate::bootstrap::secure_execution() {
+        return Ok(());
+    }
     let bytes = message(b'R', name)?;
     let mut slot = client();
     let conn = connection(&mut slot)?;

@@ -90,3 +90,22 @@ impl Preparation {
         })
     }
 }
+
+/// A valid preparation data encoding, for the fuzz targets (`fuzz.rs`) to mutate.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn example_preparation() -> Vec<u8> {
+    let preparation = Preparation {
+        name: "Process-1".to_owned(),
+        identity: vec![1],
+        daemon: false,
+        parent: ParentProcess {
+            name: "MainProcess".to_owned(),
+            pid: 42,
+        },
+        method: StartMethod::Forkserver,
+        dir: Some("/tmp".into()),
+        target: "crate::worker".to_owned(),
+        args: vec![3, 1, 2, 3],
+    };
+    wire::encode(&preparation, String::new).unwrap_or_default()
+}

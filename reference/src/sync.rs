@@ -18,7 +18,7 @@
 //!   process may release).
 //! * [`Semaphore`] and [`BoundedSemaphore`] are a counter and a futex, with no lock.
 //! * [`Condition`] keeps one slot per waiting thread, so `notify(n)` wakes exactly the `n`
-//!   longest-waiting threads, and each wakes on its own futex word.
+//!   longest-waiting live threads, and each wakes on its own futex word.
 //! * [`Barrier`] is an internal robust mutex and a futex word, with `threading.Barrier`'s state
 //!   machine (filling, draining, resetting, broken).
 //!
@@ -37,10 +37,16 @@
 //!   `Err(OwnerDied)` with the lock held, as after any `wait`.
 //! * A [`Barrier`] whose internal mutex was held by a dying process becomes broken.
 //!
-//! A [`Semaphore`] has no owner: a count held by a dead process is lost, as in CPython. A
-//! thread that dies inside [`Condition::wait`] leaves a slot behind; `notify` skips (and frees)
-//! the slots of processes that no longer exist, so it is not absorbed once the process is gone
-//! (a zombie that is not yet reaped still counts as alive).
+//! A [`Semaphore`] has no owner: a count held by a dead process is lost, as in CPython.
+//! [`Condition`] and [`Barrier`] keep a slot per waiting thread, and the waiter holds a robust
+//! mutex in it, its *token*, for as long as it waits. The kernel marks the token of a thread
+//! that dies as it exits (before its process is even a zombie), so the others know at once:
+//!
+//! * `notify` skips (and frees) the slot of a waiter that died, and wakes a live one instead;
+//! * a party that died inside [`Barrier::wait`] is counted out: while the barrier fills, that
+//!   breaks it (as a timeout does); after its round passed, the round stands. Waiting parties
+//!   look for dead ones at least every 100 ms, and every call on entry, so a death never
+//!   wedges the barrier, and every `wait` honours its timeout.
 //!
 //! # macOS
 //!
@@ -927,6 +933,125 @@ macro_rules! counter_serde {
 counter_serde!(Semaphore);
 counter_serde!(BoundedSemaphore);
 
+/// Locks `mutex`, asleep at most [`BARRIER_RECHECK`] at a time, then trying again. A robust
+/// mutex can lose its wake-up when processes are killed around it (a woken waiter killed
+/// before it takes the lock, then an owner that had not waited killed holding it: the kernel
+/// marks the owner dead but wakes nobody); trying again reads the mutex afresh and takes an
+/// abandoned one (`queue.rs`, `lock_rechecking`, says how the kill soaks found it).
+fn lock_rechecking(mutex: &RawMutex) -> Result<Raw> {
+    loop {
+        match mutex.lock(Wait::Until(Instant::now() + BARRIER_RECHECK))? {
+            Raw::Busy => {}
+            raw => return Ok(raw),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiter slots, for Condition and Barrier: knowing that a waiter died.
+
+/// A waiter slot: a robust mutex (the waiter's *token*, held by the waiting thread for as long as
+/// it occupies the slot), then its state word, a ticket and a pid.
+const SLOT_SIZE: usize = MUTEX_AREA + 16;
+const SLOT_STATE: usize = MUTEX_AREA;
+const SLOT_TICKET: usize = MUTEX_AREA + 4;
+const SLOT_PID: usize = MUTEX_AREA + 8;
+/// Slot states. Both users: free or not; a `Condition` also tells waiting from signalled.
+const SLOT_FREE: u32 = 0;
+const SLOT_WAITING: u32 = 1;
+const SLOT_SIGNALLED: u32 = 2;
+
+/// `count` waiter slots at `base` in a region. Whether the waiter in a slot is alive is asked of
+/// its token: the kernel marks a robust mutex whose holder died (`EOWNERDEAD`) as the thread
+/// exits, before the process is a zombie, let alone reaped. So a killed waiter is known dead at
+/// once, which a pid cannot tell (a zombie's pid still exists). Every slot change happens under
+/// the user's own lock (the condition's lock, the barrier's mutex).
+struct Slots<'a> {
+    region: &'a Arc<Region>,
+    base: usize,
+    count: usize,
+}
+
+impl<'a> Slots<'a> {
+    fn new(region: &'a Arc<Region>, base: usize) -> Slots<'a> {
+        Slots {
+            region,
+            base,
+            count: region.len().saturating_sub(base) / SLOT_SIZE,
+        }
+    }
+
+    /// Initializes every token of fresh (zeroed) slots.
+    fn init(&self) -> Result<()> {
+        for i in 0..self.count {
+            RawMutex::create(self.region.clone(), self.offset(i))?;
+        }
+        Ok(())
+    }
+
+    fn offset(&self, i: usize) -> usize {
+        self.base + i * SLOT_SIZE
+    }
+
+    fn token(&self, i: usize) -> RawMutex {
+        RawMutex {
+            region: self.region.clone(),
+            offset: self.offset(i),
+        }
+    }
+
+    fn word(&self, i: usize, field: usize) -> &'a AtomicU32 {
+        // SAFETY: `i < count` (callers iterate `0..count`), so the slot lies inside the region;
+        // `base` and `SLOT_SIZE` are multiples of 16, the fields of 4.
+        unsafe { self.region.atomic_u32(self.offset(i) + field) }
+    }
+
+    fn state(&self, i: usize) -> &'a AtomicU32 {
+        self.word(i, SLOT_STATE)
+    }
+
+    /// Takes a free slot for the calling thread, holding its token; `None` if none is free.
+    fn claim(&self) -> Result<Option<usize>> {
+        for i in 0..self.count {
+            if self.state(i).load(Ordering::Relaxed) != SLOT_FREE {
+                continue;
+            }
+            match self.token(i).lock(Wait::Try)? {
+                // A token left held by a waiter that died after freeing its slot is recovered.
+                Raw::Acquired | Raw::OwnerDied => {
+                    self.word(i, SLOT_PID)
+                        .store(std::process::id(), Ordering::Relaxed);
+                    return Ok(Some(i));
+                }
+                Raw::Busy | Raw::Mine => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives up slot `i` (the caller's): free, then its token released.
+    fn leave(&self, i: usize) {
+        self.state(i).store(SLOT_FREE, Ordering::Release);
+        let _ = self.token(i).unlock();
+    }
+
+    /// Whether the waiter in occupied slot `i` is alive. A dead one's token is recovered and
+    /// released, and the caller frees the slot.
+    fn alive(&self, i: usize) -> Result<bool> {
+        let alive = match self.token(i).lock(Wait::Try)? {
+            Raw::Busy | Raw::Mine => true,
+            Raw::Acquired | Raw::OwnerDied => {
+                self.token(i).unlock()?;
+                false
+            }
+        };
+        // Without robust mutexes (macOS) a dead holder's token stays busy: ask for its pid too.
+        Ok(alive
+            && (cfg!(any(target_os = "linux", target_os = "android"))
+                || process_exists(self.word(i, SLOT_PID).load(Ordering::Relaxed))))
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Condition.
 
@@ -957,21 +1082,21 @@ impl sealed::Sealed for RLock {
 impl ConditionLock for Lock {}
 impl ConditionLock for RLock {}
 
-/// Condition layout: a header (next ticket, waiting count), then one slot per waiting thread:
-/// state (the futex word), ticket, pid.
+/// Condition layout: a header (next ticket, waiting count), then one [`Slots`] slot per waiting
+/// thread, whose state word is the futex it sleeps on.
 const COND_NEXT: usize = 0;
 const COND_WAITING: usize = 4;
 const COND_SLOTS: usize = 64;
-const SLOT_SIZE: usize = 16;
-const SLOT_FREE: u32 = 0;
-const SLOT_WAITING: u32 = 1;
-const SLOT_SIGNALLED: u32 = 2;
+/// The condition's region: five pages, 255 slots.
+const COND_AREA: usize = 5 * 4096;
 
 /// A condition variable shared between processes (CPython's `multiprocessing.Condition`).
 ///
 /// `wait` and `notify` must be called with the lock held (by this thread), which they check.
 /// `notify(n)` wakes the `n` threads that have waited longest, exactly; a woken `wait` returns
-/// `true`, a timed-out one `false`. At most 252 threads may wait at once on one condition.
+/// `true`, a timed-out one `false`. At most 255 threads may wait at once on one condition. A
+/// waiter killed while waiting never absorbs a `notify`: the kernel marks its slot's robust
+/// token as it dies, and `notify` skips it.
 ///
 /// ```
 /// use multiprocessing::sync::Condition;
@@ -999,25 +1124,23 @@ impl Condition {
     /// A condition on an existing [`Lock`] or [`RLock`] (CPython's `Condition(lock)`).
     pub fn with_lock(lock: impl ConditionLock) -> Result<Condition> {
         let sealed::LockParts(lock, recursive) = lock.parts();
+        let region = Region::new(COND_AREA)?;
+        Slots::new(&region, COND_SLOTS).init()?;
         Ok(Condition {
             lock,
             recursive,
-            region: Region::new(4096)?,
+            region,
         })
     }
 
-    fn slots(&self) -> usize {
-        (self.region.len() - COND_SLOTS) / SLOT_SIZE
+    fn slots(&self) -> Slots<'_> {
+        Slots::new(&self.region, COND_SLOTS)
     }
 
     fn word(&self, offset: usize) -> &AtomicU32 {
-        // SAFETY: callers pass header offsets or slot fields below `slots()`; all 4-aligned and
-        // inside the region (at least one page).
+        // SAFETY: callers pass header offsets (below `COND_SLOTS`), 4-aligned, inside the region
+        // (at least one page).
         unsafe { self.region.atomic_u32(offset) }
-    }
-
-    fn slot(&self, index: usize, field: usize) -> &AtomicU32 {
-        self.word(COND_SLOTS + index * SLOT_SIZE + field * 4)
     }
 
     /// Acquires the underlying lock (CPython's `Condition.acquire`).
@@ -1050,27 +1173,29 @@ impl Condition {
     /// notified.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         self.check_held("wait()")?;
-        let me = std::process::id();
-        let slot = (0..self.slots())
-            .find(|&i| self.slot(i, 0).load(Ordering::Relaxed) == SLOT_FREE)
-            .ok_or_else(|| {
-                Error::InvalidOperation(format!(
-                    "too many threads are waiting on this Condition (at most {})",
-                    self.slots()
-                ))
-            })?;
+        let slots = self.slots();
+        let slot = slots.claim()?.ok_or_else(|| {
+            Error::InvalidOperation(format!(
+                "too many threads are waiting on this Condition (at most {})",
+                slots.count
+            ))
+        })?;
         let ticket = self.word(COND_NEXT).fetch_add(1, Ordering::Relaxed);
-        self.slot(slot, 1).store(ticket, Ordering::Relaxed);
-        self.slot(slot, 2).store(me, Ordering::Relaxed);
-        self.slot(slot, 0).store(SLOT_WAITING, Ordering::Release);
+        slots
+            .word(slot, SLOT_TICKET)
+            .store(ticket, Ordering::Relaxed);
+        slots.state(slot).store(SLOT_WAITING, Ordering::Release);
         self.word(COND_WAITING).fetch_add(1, Ordering::Relaxed);
 
         // Release every level, keeping the depth to restore.
         let depth = self.lock.extra().swap(0, Ordering::Relaxed);
-        self.lock.unlock()?;
+        if let Err(err) = self.lock.unlock() {
+            slots.leave(slot);
+            return Err(err);
+        }
         let deadline = timeout.and_then(sys::deadline_after);
         let forever = timeout.is_none() || deadline.is_none();
-        let state = self.slot(slot, 0);
+        let state = slots.state(slot);
         while state.load(Ordering::Acquire) == SLOT_WAITING {
             let left = if forever {
                 None
@@ -1082,13 +1207,18 @@ impl Condition {
             }
             sys::futex_wait(state, SLOT_WAITING, left);
         }
-        let relocked = match self.lock.lock(Wait::Forever)? {
-            Raw::Acquired => Ok(()),
-            Raw::OwnerDied => Err(Error::OwnerDied),
-            Raw::Mine | Raw::Busy => Err(Error::os(
+        let relocked = match lock_rechecking(&self.lock) {
+            Ok(Raw::Acquired) => Ok(()),
+            Ok(Raw::OwnerDied) => Err(Error::OwnerDied),
+            Ok(Raw::Mine | Raw::Busy) => Err(Error::os(
                 "re-acquiring a Condition's lock",
                 io::Error::other("the lock was not released"),
             )),
+            Err(err) => {
+                // Without the lock the slot cannot be touched safely; leave it to `notify`,
+                // which frees the slots of waiters that are gone.
+                return Err(err);
+            }
         };
         self.lock.extra().store(depth, Ordering::Relaxed);
         let notified = state.load(Ordering::Acquire) == SLOT_SIGNALLED;
@@ -1096,7 +1226,7 @@ impl Condition {
             // Timed out still counted as waiting.
             self.word(COND_WAITING).fetch_sub(1, Ordering::Relaxed);
         }
-        state.store(SLOT_FREE, Ordering::Release);
+        slots.leave(slot);
         relocked.map(|()| notified)
     }
 
@@ -1138,22 +1268,25 @@ impl Condition {
     /// The lock must be held.
     pub fn notify(&self, n: usize) -> Result<()> {
         self.check_held("notify()")?;
+        let slots = self.slots();
         let waiting = self.word(COND_WAITING);
         let next = self.word(COND_NEXT).load(Ordering::Relaxed);
         let mut left = n;
         while left > 0 && waiting.load(Ordering::Relaxed) > 0 {
             // The oldest waiting slot (tickets wrap: compare their age).
-            let oldest = (0..self.slots())
-                .filter(|&i| self.slot(i, 0).load(Ordering::Relaxed) == SLOT_WAITING)
-                .max_by_key(|&i| next.wrapping_sub(self.slot(i, 1).load(Ordering::Relaxed)));
+            let oldest = (0..slots.count)
+                .filter(|&i| slots.state(i).load(Ordering::Relaxed) == SLOT_WAITING)
+                .max_by_key(|&i| {
+                    next.wrapping_sub(slots.word(i, SLOT_TICKET).load(Ordering::Relaxed))
+                });
             let Some(slot) = oldest else {
                 waiting.store(0, Ordering::Relaxed); // the count drifted (a waiter died): resync
                 break;
             };
-            let state = self.slot(slot, 0);
+            let state = slots.state(slot);
             waiting.fetch_sub(1, Ordering::Relaxed);
-            if !process_exists(self.slot(slot, 2).load(Ordering::Relaxed)) {
-                state.store(SLOT_FREE, Ordering::Release); // its waiter is gone
+            if !slots.alive(slot)? {
+                state.store(SLOT_FREE, Ordering::Release); // its waiter died: skip it
                 continue;
             }
             state.store(SLOT_SIGNALLED, Ordering::Release);
@@ -1190,7 +1323,7 @@ impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (lock, recursive, RegionRef(region)) =
             <(RawMutex, bool, RegionRef)>::deserialize(deserializer)?;
-        if region.len() < COND_SLOTS + SLOT_SIZE {
+        if region.len() < COND_AREA {
             return Err(serde::de::Error::custom(
                 "a Condition arrived with corrupt memory",
             ));
@@ -1206,12 +1339,17 @@ impl<'de> Deserialize<'de> for Condition {
 // ---------------------------------------------------------------------------------------------
 // Barrier.
 
-/// Barrier layout: an internal mutex, then state, count, the futex word, parties.
+/// Barrier layout: an internal mutex, then state, count, the futex word, parties, then one
+/// [`Slots`] slot per party (a party occupies one while it is inside `wait`).
 const BARRIER_STATE: usize = MUTEX_AREA;
 const BARRIER_COUNT: usize = MUTEX_AREA + 4;
 const BARRIER_SEQ: usize = MUTEX_AREA + 8;
 const BARRIER_PARTIES: usize = MUTEX_AREA + 12;
-const BARRIER_AREA: usize = MUTEX_AREA + 16;
+const BARRIER_SLOTS: usize = MUTEX_AREA + 16;
+/// The most parties a barrier takes (a slot each: 5 MiB of address space at most).
+const BARRIER_MAX_PARTIES: usize = 1 << 16;
+/// The longest a party sleeps before it looks for dead parties again.
+const BARRIER_RECHECK: Duration = Duration::from_millis(100);
 
 /// `threading.Barrier`'s states.
 const FILLING: i32 = 0;
@@ -1226,6 +1364,15 @@ const BROKEN: i32 = -2;
 /// and returns each a different arrival index in `0..parties`. A timeout, [`abort`](Self::abort)
 /// or [`reset`](Self::reset) while threads wait breaks the barrier: they (and later callers,
 /// until `reset`) get [`Error::BrokenBarrier`]. No `action` callable (CPython's `action=`).
+///
+/// **A party that dies inside `wait`** never wedges the barrier (a CPython barrier stays
+/// draining for ever when a party dies there). Each waiting party holds a robust token that the
+/// kernel marks as it dies; the parties still waiting look for such tokens at least every
+/// 100 ms, and every call looks on entry. A party that died while the barrier was filling
+/// breaks it, as a timeout would (the others get [`Error::BrokenBarrier`]; `reset` makes it
+/// usable again); one that died after its round passed is only counted out. Every `wait`
+/// honours its timeout, also while it waits for the previous round to drain: then it returns
+/// [`Error::BrokenBarrier`] without breaking the barrier, whose round belongs to others.
 ///
 /// ```
 /// use multiprocessing::{sync::Barrier, Error};
@@ -1273,6 +1420,14 @@ impl BarrierInner {
         self.word(BARRIER_PARTIES).load(Ordering::Relaxed)
     }
 
+    fn slots(&self) -> Slots<'_> {
+        let slots = Slots::new(&self.mutex.region, BARRIER_SLOTS);
+        Slots {
+            count: slots.count.min(self.parties() as usize),
+            ..slots
+        }
+    }
+
     /// Wakes every thread waiting for a state change; the mutex is held.
     fn notify_all(&self) {
         let seq = self.word(BARRIER_SEQ);
@@ -1281,56 +1436,99 @@ impl BarrierInner {
     }
 
     /// Takes the internal mutex. If a process died holding it, the state it was changing is
-    /// unknown: the barrier breaks.
+    /// unknown: the barrier breaks, and the count is taken again from the occupied slots.
+    /// Parties that died inside `wait` are counted out ([`reap`](Self::reap)).
     fn hold(&self) -> Result<Held<'_>> {
-        match self.mutex.lock(Wait::Forever)? {
-            Raw::Acquired => {}
-            Raw::OwnerDied => {
-                self.state().store(BROKEN, Ordering::Relaxed);
-                self.notify_all();
-            }
+        let owner_died = match lock_rechecking(&self.mutex)? {
+            Raw::Acquired => false,
+            Raw::OwnerDied => true,
             Raw::Mine | Raw::Busy => {
                 return Err(Error::os(
                     "locking a Barrier",
                     io::Error::other("the barrier's mutex is in an unexpected state"),
                 ))
             }
+        };
+        let held = Held { barrier: self };
+        if owner_died {
+            self.state().store(BROKEN, Ordering::Relaxed);
+            let slots = self.slots();
+            let occupied = (0..slots.count)
+                .filter(|&i| slots.state(i).load(Ordering::Relaxed) != SLOT_FREE)
+                .count();
+            self.word(BARRIER_COUNT)
+                .store(occupied as u32, Ordering::Relaxed);
+            self.notify_all();
         }
-        Ok(Held { barrier: self })
+        self.reap(&held)?;
+        Ok(held)
     }
 
-    /// Releases the mutex, waits for a state change (or `deadline`), takes the mutex again.
+    /// Counts out the parties that died inside `wait`: a death while filling breaks the
+    /// barrier; the last one out of a drain or reset refills it.
+    fn reap(&self, _held: &Held<'_>) -> Result<()> {
+        let slots = self.slots();
+        let mut died = false;
+        for i in 0..slots.count {
+            if slots.state(i).load(Ordering::Relaxed) != SLOT_FREE && !slots.alive(i)? {
+                slots.state(i).store(SLOT_FREE, Ordering::Relaxed);
+                let count = self.word(BARRIER_COUNT);
+                count.store(
+                    count.load(Ordering::Relaxed).saturating_sub(1),
+                    Ordering::Relaxed,
+                );
+                died = true;
+            }
+        }
+        if died {
+            match self.state().load(Ordering::Relaxed) {
+                FILLING => self.state().store(BROKEN, Ordering::Relaxed),
+                DRAINING | RESETTING if self.word(BARRIER_COUNT).load(Ordering::Relaxed) == 0 => {
+                    self.state().store(FILLING, Ordering::Relaxed)
+                }
+                _ => {}
+            }
+            self.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Releases the mutex, waits for a state change (or `deadline`, or [`BARRIER_RECHECK`]),
+    /// takes the mutex again.
     fn wait_change(&self, held: Held<'_>, deadline: Option<Instant>) -> Result<Held<'_>> {
         let seq = self.word(BARRIER_SEQ);
         let seen = seq.load(Ordering::Acquire);
         drop(held);
-        let left = sys::remaining(deadline);
-        if !left.is_some_and(|left| left.is_zero()) {
-            sys::futex_wait(seq, seen, left);
+        let left = sys::remaining(deadline).map_or(BARRIER_RECHECK, |l| l.min(BARRIER_RECHECK));
+        if !left.is_zero() {
+            sys::futex_wait(seq, seen, Some(left));
+        }
+        if self.state().load(Ordering::Relaxed) == DRAINING {
+            crate::fault::point("barrier: the round passed, the mutex not taken again");
         }
         self.hold()
     }
 }
 
 impl Barrier {
-    /// A barrier for `parties` threads (at least 1).
+    /// A barrier for `parties` threads (1 to 65 536).
     pub fn new(parties: usize) -> Result<Barrier> {
         let parties = u32::try_from(parties)
             .ok()
-            .filter(|&p| p > 0)
+            .filter(|&p| p > 0 && p as usize <= BARRIER_MAX_PARTIES)
             .ok_or_else(|| {
                 Error::InvalidOperation(format!(
-                    "a Barrier needs between 1 and {} parties, not {parties}",
-                    u32::MAX
+                    "a Barrier needs between 1 and {BARRIER_MAX_PARTIES} parties, not {parties}"
                 ))
             })?;
-        let region = Region::new(BARRIER_AREA)?;
+        let region = Region::new(BARRIER_SLOTS + parties as usize * SLOT_SIZE)?;
         let inner = BarrierInner {
             mutex: RawMutex::create(region, 0)?,
         };
         inner
             .word(BARRIER_PARTIES)
             .store(parties, Ordering::Relaxed);
+        inner.slots().init()?;
         Ok(Barrier {
             inner: Arc::new(inner),
         })
@@ -1343,18 +1541,30 @@ impl Barrier {
         let b = &*self.inner;
         let deadline = timeout.and_then(sys::deadline_after);
         let forever = timeout.is_none() || deadline.is_none();
+        let timed_out = || !forever && sys::remaining(deadline).is_some_and(|l| l.is_zero());
         let mut held = b.hold()?;
         // Wait for a previous round to drain or a reset to finish.
         loop {
             match b.state().load(Ordering::Relaxed) {
-                DRAINING | RESETTING => held = b.wait_change(held, None)?,
+                DRAINING | RESETTING if timed_out() => return Err(Error::BrokenBarrier),
+                DRAINING | RESETTING => {
+                    held = b.wait_change(held, if forever { None } else { deadline })?
+                }
                 BROKEN => return Err(Error::BrokenBarrier),
                 _ => break,
             }
         }
+        let slots = b.slots();
+        let Some(slot) = slots.claim()? else {
+            return Err(Error::os(
+                "waiting on a Barrier",
+                io::Error::other("every party's slot is taken while the barrier fills"),
+            ));
+        };
+        slots.state(slot).store(SLOT_WAITING, Ordering::Relaxed);
         let count = b.word(BARRIER_COUNT);
         let index = count.fetch_add(1, Ordering::Relaxed);
-        let outcome = if index + 1 == b.parties() {
+        let outcome = if index + 1 >= b.parties() {
             b.state().store(DRAINING, Ordering::Relaxed);
             b.notify_all();
             Ok(index as usize)
@@ -1368,17 +1578,24 @@ impl Barrier {
                         Ok(index as usize)
                     };
                 }
-                let timed_out = !forever && sys::remaining(deadline).is_some_and(|l| l.is_zero());
-                if timed_out {
+                if timed_out() {
                     b.state().store(BROKEN, Ordering::Relaxed);
                     b.notify_all();
                     break Err(Error::BrokenBarrier);
                 }
-                held = b.wait_change(held, if forever { None } else { deadline })?;
+                match b.wait_change(held, if forever { None } else { deadline }) {
+                    Ok(again) => held = again,
+                    Err(err) => {
+                        // The mutex could not be taken again: leave the slot to be reaped.
+                        return Err(err);
+                    }
+                }
             }
         };
         // Leave: the last one out of a drain or reset refills the barrier.
-        let left = count.fetch_sub(1, Ordering::Relaxed) - 1;
+        let left = count.load(Ordering::Relaxed).saturating_sub(1);
+        count.store(left, Ordering::Relaxed);
+        slots.leave(slot);
         if left == 0 && matches!(b.state().load(Ordering::Relaxed), DRAINING | RESETTING) {
             b.state().store(FILLING, Ordering::Relaxed);
             b.notify_all();
@@ -1448,13 +1665,17 @@ impl Serialize for Barrier {
 impl<'de> Deserialize<'de> for Barrier {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mutex = RawMutex::deserialize(deserializer)?;
-        if mutex.offset != 0 || mutex.region.len() < BARRIER_AREA {
-            return Err(serde::de::Error::custom(
-                "a Barrier arrived with corrupt memory",
-            ));
+        let corrupt = || serde::de::Error::custom("a Barrier arrived with corrupt memory");
+        if mutex.offset != 0 || mutex.region.len() < BARRIER_SLOTS {
+            return Err(corrupt());
+        }
+        let inner = BarrierInner { mutex };
+        let parties = inner.parties() as usize;
+        if parties == 0 || inner.mutex.region.len() < BARRIER_SLOTS + parties * SLOT_SIZE {
+            return Err(corrupt());
         }
         Ok(Barrier {
-            inner: Arc::new(BarrierInner { mutex }),
+            inner: Arc::new(inner),
         })
     }
 }

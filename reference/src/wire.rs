@@ -33,6 +33,8 @@ use serde::{Deserialize, Deserializer, Serializer};
 
 use crate::error::{Error, Result};
 
+mod depth;
+
 /// Largest frame we accept; a length beyond it is a corrupt stream, not an allocation request.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
 
@@ -70,10 +72,18 @@ pub(crate) fn read_frame_from(reader: &mut impl Read) -> io::Result<Option<Vec<u
             format!("corrupt frame: length {len} exceeds the 1 GiB limit"),
         ));
     }
-    let mut buf = vec![0; len];
-    reader.read_exact(&mut buf)?;
+    // Allocated as the bytes arrive, not from the header's word: a 4-byte header cannot make the
+    // reader reserve a gigabyte.
+    let mut buf = Vec::with_capacity(len.min(FIRST_ALLOCATION));
+    reader.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(buf))
 }
+
+/// The most [`read_frame_from`] reserves before a frame's bytes arrive.
+const FIRST_ALLOCATION: usize = 64 * 1024;
 
 #[cfg(unix)]
 thread_local! {
@@ -192,7 +202,8 @@ fn custom_message<T: Serialize + ?Sized>(value: &T) -> String {
     }
 }
 
-/// Decodes a `T` from all of `bytes`; `what` names it in the error.
+/// Decodes a `T` from all of `bytes`; `what` names it in the error. A value nested deeper than
+/// [`depth::MAX_DEPTH`] levels is an error (see `wire/depth.rs`), on any thread.
 pub(crate) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     what: impl FnOnce() -> String,
@@ -219,22 +230,109 @@ pub(crate) fn decode<T: DeserializeOwned>(
         // (the original is never dropped).
         return Ok(unsafe { std::mem::transmute_copy::<Vec<u8>, T>(&vector) });
     }
-    match postcard::take_from_bytes(bytes) {
-        Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(Error::Deserialization {
-            what: format!("{} as {}", what(), std::any::type_name::<T>()),
-            reason: format!("{} bytes left over after the value", rest.len()),
-        }),
-        Err(err) => Err(Error::Deserialization {
-            what: format!("{} as {}", what(), std::any::type_name::<T>()),
-            reason: err.to_string(),
-        }),
+    let exceeded = std::cell::Cell::new(false);
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    let value = T::deserialize(depth::Limited {
+        inner: &mut deserializer,
+        left: depth::MAX_DEPTH,
+        exceeded: &exceeded,
+    });
+    let error = |reason: String| Error::Deserialization {
+        what: format!("{} as {}", what(), std::any::type_name::<T>()),
+        reason,
+    };
+    match (value, deserializer.finalize()) {
+        (Ok(value), Ok([])) => Ok(value),
+        (Ok(_), Ok(rest)) => Err(error(format!(
+            "{} bytes left over after the value",
+            rest.len()
+        ))),
+        (Err(_), _) if exceeded.get() => Err(error(format!(
+            "the value is nested deeper than {} levels",
+            depth::MAX_DEPTH
+        ))),
+        (Err(err), _) | (Ok(_), Err(err)) => Err(error(err.to_string())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::{self, Cursor};
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{decode, depth::MAX_DEPTH, encode, read_frame_from, write_frame_to, MAX_FRAME};
+    use crate::Error;
+
+    /// Recursive types any peer can nest as deep as it likes, one or two bytes per level.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Node {
+        children: Vec<Node>,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Tree {
+        Leaf,
+        Branch(Box<Tree>, u8),
+        Named { left: Option<Box<Tree>> },
+    }
+
+    fn nested_node(depth: usize) -> Vec<u8> {
+        let mut bytes = vec![1u8; depth - 1];
+        bytes.push(0);
+        bytes
+    }
+
+    /// Decodes on a thread with a small stack (a quarter of a MiB, an eighth of what a Rust
+    /// thread gets by default): the bound must hold there too, in a debug build.
+    fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn nesting_up_to_the_bound_decodes_and_deeper_is_a_deserialization_error() {
+        on_small_stack(|| {
+            // A Node at depth d costs two levels per node (the struct and its Vec) .
+            let within = nested_node(MAX_DEPTH / 2);
+            let node: Node = decode(&within, || "a node".into()).unwrap();
+            assert_eq!(encode(&node, String::new).unwrap(), within);
+            for depth in [MAX_DEPTH, 64_000, 1 << 20] {
+                let err = decode::<Node>(&nested_node(depth), || "a node".into()).unwrap_err();
+                assert!(matches!(err, Error::Deserialization { .. }), "{err:?}");
+                assert!(
+                    err.to_string().contains("nested deeper than 128 levels"),
+                    "{err}"
+                );
+            }
+            // Enum variants, boxes, options, struct variants: each counts.
+            // 20 000 levels of `Branch` and `Named { left: Some(..) }`, by hand: encoding such
+            // a value would itself overflow this stack.
+            let (mut bytes, mut suffix) = (Vec::new(), Vec::new());
+            for level in 0..20_000 {
+                if level % 2 == 0 {
+                    bytes.push(1); // Branch(
+                    suffix.push(7); // , 7)
+                } else {
+                    bytes.extend([2, 1]); // Named { left: Some(
+                }
+            }
+            bytes.push(0); // Leaf
+            bytes.extend(suffix);
+            let err = decode::<Tree>(&bytes, || "a tree".into()).unwrap_err();
+            assert!(
+                err.to_string().contains("nested deeper than 128 levels"),
+                "{err}"
+            );
+            let shallow = Tree::Branch(Box::new(Tree::Named { left: None }), 1);
+            let bytes = encode(&shallow, String::new).unwrap();
+            assert_eq!(decode::<Tree>(&bytes, String::new).unwrap(), shallow);
+        });
+    }
 
     #[test]
     fn byte_vectors_take_the_block_path_and_read_as_postcard_writes_them() {
@@ -246,8 +344,6 @@ mod tests {
         let err = super::decode::<Vec<u8>>(&ours[..ours.len() - 1], String::new).unwrap_err();
         assert_eq!(err.kind(), "Deserialization");
     }
-
-    use super::{read_frame_from, write_frame_to, MAX_FRAME};
 
     #[test]
     fn frames_round_trip_back_to_back_then_end_cleanly() {

@@ -535,3 +535,164 @@ fn a_primitive_cannot_cross_outside_a_process_argument() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dead parties and waiters.
+
+/// Waits until `p` has died (a zombie or reaped), without reaping it: its robust tokens are
+/// marked by then.
+fn until_dead(p: &Process) {
+    let pid = p.pid().unwrap().expect("started");
+    let hang = Instant::now() + HANG_GUARD;
+    loop {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return,
+            Ok(stat) => {
+                let state = stat.rsplit(')').next().unwrap().trim_start();
+                if state.starts_with('Z') || state.starts_with('X') {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < hang, "{p:?} did not die");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits on `barrier` for as long as it takes (it is killed there).
+#[multiprocessing::target]
+fn waits_at_barrier_forever(barrier: Barrier) {
+    let _ = barrier.wait(None);
+    panic!("nobody should have passed this barrier");
+}
+
+/// Waits on `barrier` with the fault points armed: it dies when woken by its round passing,
+/// before it can take the barrier's mutex again and count itself out.
+#[multiprocessing::target]
+fn dies_as_its_round_passes(barrier: Barrier) {
+    multiprocessing::fault::kill_at(1);
+    let _ = barrier.wait(Some(HANG_GUARD));
+    panic!("the fault point did not kill this party");
+}
+
+#[multiprocessing::target]
+fn passes_barrier(barrier: Barrier) {
+    barrier.wait(Some(HANG_GUARD)).unwrap();
+}
+
+/// A party killed while the barrier fills breaks it (the others learn it at once, not at their
+/// timeouts), and `reset` makes it usable again. Before, the round passed with the dead party
+/// counted, and the barrier then stayed draining: every later `wait`, timeout or not, blocked
+/// for ever.
+#[rstest]
+fn a_party_killed_while_waiting_breaks_the_barrier_and_reset_recovers_it(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
+    let ctx = ctx(method);
+    let barrier = Barrier::new(2).unwrap();
+    let doomed = ctx.process(waits_at_barrier_forever, (barrier.clone(),));
+    doomed.start().unwrap();
+    while barrier.n_waiting().unwrap() == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    doomed.kill().unwrap();
+    until_dead(&doomed); // not reaped: a zombie
+    assert!(matches!(
+        barrier.wait(Some(HANG_GUARD)),
+        Err(Error::BrokenBarrier)
+    ));
+    assert!(barrier.broken().unwrap());
+    let started = Instant::now();
+    assert!(matches!(
+        barrier.wait(Some(Duration::from_secs(2))),
+        Err(Error::BrokenBarrier)
+    ));
+    assert!(started.elapsed() < HANG_GUARD);
+    barrier.reset().unwrap();
+    assert_eq!(barrier.n_waiting().unwrap(), 0);
+    let partner = ctx.process(passes_barrier, (barrier.clone(),));
+    partner.start().unwrap();
+    barrier.wait(Some(HANG_GUARD)).unwrap();
+    join_ok(&partner);
+    assert!(doomed.join_timeout(HANG_GUARD).unwrap());
+}
+
+/// A party killed after its round passed, before it counted itself out: the round stands, the
+/// dead party is counted out, and the next round fills as usual. A later wait with a timeout
+/// returns at its timeout, never blocks for ever.
+#[rstest]
+fn a_party_killed_as_its_round_passes_is_counted_out(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
+    let ctx = ctx(method);
+    let barrier = Barrier::new(2).unwrap();
+    let doomed = ctx.process(dies_as_its_round_passes, (barrier.clone(),));
+    doomed.start().unwrap();
+    while barrier.n_waiting().unwrap() == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    barrier.wait(Some(HANG_GUARD)).unwrap(); // the round passes
+    assert!(doomed.join_timeout(HANG_GUARD).unwrap());
+    assert_eq!(doomed.exitcode().unwrap(), Some(-9));
+    assert!(!barrier.broken().unwrap());
+    // Alone, this party waits its timeout out (and breaks the barrier, as a timeout does).
+    let started = Instant::now();
+    assert!(matches!(
+        barrier.wait(Some(Duration::from_millis(300))),
+        Err(Error::BrokenBarrier)
+    ));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    barrier.reset().unwrap();
+    let partner = ctx.process(passes_barrier, (barrier.clone(),));
+    partner.start().unwrap();
+    barrier.wait(Some(HANG_GUARD)).unwrap();
+    join_ok(&partner);
+}
+
+/// Takes the condition's lock, says so, and waits to be notified; `notified` counts it.
+#[multiprocessing::target]
+fn waits_on_condition(cond: Condition, waiting: Event, notified: RawValue<u32>) {
+    let _guard = cond.lock().unwrap();
+    waiting.set().unwrap();
+    if cond.wait(Some(HANG_GUARD)).unwrap() {
+        notified.set(notified.get() + 1);
+    }
+}
+
+/// Starts a waiter and returns once it waits (its `wait` released the lock the parent then
+/// takes).
+fn start_waiter(
+    ctx: &multiprocessing::Context,
+    cond: &Condition,
+    notified: &RawValue<u32>,
+) -> Process {
+    let waiting = Event::new().unwrap();
+    let p = ctx.process(
+        waits_on_condition,
+        (cond.clone(), waiting.clone(), notified.clone()),
+    );
+    p.start().unwrap();
+    assert!(waiting.wait(Some(HANG_GUARD)).unwrap());
+    drop(cond.lock().unwrap()); // taken only once the waiter waits
+    p
+}
+
+/// `notify(1)` goes to a live waiter, even when the longest-waiting one was killed and is not
+/// reaped yet (a zombie's pid still exists, so a pid check was fooled).
+#[rstest]
+fn notify_skips_a_waiter_that_was_killed(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let ctx = ctx(method);
+    let cond = Condition::new().unwrap();
+    let notified = RawValue::new(0u32).unwrap();
+    let doomed = start_waiter(&ctx, &cond, &notified);
+    let live = start_waiter(&ctx, &cond, &notified);
+    doomed.kill().unwrap();
+    until_dead(&doomed);
+    {
+        let _guard = cond.lock().unwrap();
+        cond.notify(1).unwrap();
+    }
+    join_ok(&live);
+    assert_eq!(notified.get(), 1);
+    assert!(doomed.join_timeout(HANG_GUARD).unwrap());
+}

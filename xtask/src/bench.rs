@@ -12,7 +12,7 @@
 mod chart;
 mod figures;
 mod report;
-mod subjects;
+pub(crate) mod subjects;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -6,14 +6,18 @@
 //! * `explain ID`: a scenario's clauses, programs and expected outcome.
 //! * `bench`: the reference against CPython and the raw OS primitives: a table and reports.
 //! * `cross-check`: type-check the macOS and Windows code paths from this machine.
+//! * `stress`: kill soaks of the reference's queue, with counts of what went wrong.
+//! * `fuzz`: the reference's fuzz targets on random inputs, for a given time each.
 
 mod bench;
 mod cross_check;
+mod fuzz;
 mod html;
 mod matrix;
 mod progress;
 mod report;
 mod results;
+mod stress;
 mod workspace;
 
 use std::io::Write as _;
@@ -87,6 +91,13 @@ enum Task {
     /// Type-check the macOS and Windows code paths (needs a toolchain with the standard
     /// library's source; see README, "What is verified where").
     CrossCheck(cross_check::CrossCheckArgs),
+    /// Kill soaks of the reference's queue (producers and consumers SIGKILLed at random
+    /// points), per start method, in release and debug builds: kills, corrupt, lost,
+    /// duplicated, hung.
+    Stress(stress::StressArgs),
+    /// Run the reference's fuzz targets (frames, wire decoding, preparation data, the queue's
+    /// ring, connections) on random inputs for N seconds each, in a release build.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +179,8 @@ fn main() -> ExitCode {
             .map_err(Failure::from),
         Task::Bench(args) => bench::run(args).map_err(Failure::from),
         Task::CrossCheck(args) => cross_check::run(args).map_err(Failure::from),
+        Task::Stress(args) => stress::run(args).map_err(Failure::from),
+        Task::Fuzz(args) => fuzz::run(args).map_err(Failure::from),
     };
     match result {
         Ok(code) => code,

@@ -58,6 +58,17 @@ fn cstring(bytes: &[u8]) -> Result<CString> {
 /// parent's argv, and `fds` placed at 3, 4, ... in the child. Every other descriptor but 1 and 2
 /// is closed in the child; 0 is `/dev/null`.
 pub(crate) fn spawn_program(bootstrap: &str, fds: &[RawFd]) -> Result<Pid> {
+    if bootstrap::secure_execution() {
+        // The copy would ignore the variable, run `main` as a program of its own and start
+        // children of its own: endlessly.
+        return Err(Error::InvalidOperation(
+            "this program runs in secure-execution mode (set-user-ID, set-group-ID or file \
+             capabilities), where a copy of it ignores the bootstrap variable so that nobody can \
+             forge a child: it cannot start spawn or forkserver children here. Use the fork \
+             start method, or run the program without set-user-ID."
+                .to_owned(),
+        ));
+    }
     let exe = current_exe()?;
     let argv: Vec<CString> = std::env::args_os()
         .map(|arg| cstring(arg.as_bytes()))

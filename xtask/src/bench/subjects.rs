@@ -52,15 +52,31 @@ impl Binaries {
     }
 }
 
-/// Builds `bench-subjects` (`--release`, or the dev profile) and finds its executables in
-/// cargo's own report of what it built, so an inherited `CARGO_TARGET_DIR` (or a configured
-/// target directory) is respected.
+/// Builds `bench-subjects` (`--release`, or the dev profile); see [`build_package`].
 pub fn build(release: bool) -> Result<Binaries, String> {
+    let paths = build_package("bench-subjects", release)?;
+    for name in [REFERENCE_BIN, OS_BIN, PROCSPAWN_BIN, IPC_CHANNEL_BIN] {
+        if !paths.contains_key(name) {
+            return Err(format!(
+                "cargo built no executable '{name}' for the package bench-subjects"
+            ));
+        }
+    }
+    Ok(Binaries {
+        paths,
+        profile: if release { "release" } else { "dev" },
+    })
+}
+
+/// Builds the binaries of `package` (`--release`, or the dev profile) and finds them in cargo's
+/// own report of what it built, so an inherited `CARGO_TARGET_DIR` (or a configured target
+/// directory) is respected. Returns the executables by binary name.
+pub fn build_package(package: &str, release: bool) -> Result<HashMap<String, PathBuf>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace::root())
-        .args(["build", "--package", "bench-subjects", "--bins"])
+        .args(["build", "--package", package, "--bins"])
         .args(["--message-format", "json-render-diagnostics"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -69,9 +85,9 @@ pub fn build(release: bool) -> Result<Binaries, String> {
     }
     let output = command
         .output()
-        .map_err(|e| format!("cannot run cargo to build the bench subjects: {e}"))?;
+        .map_err(|e| format!("cannot run cargo to build {package}: {e}"))?;
     if !output.status.success() {
-        return Err("building the bench subjects failed (see above)".into());
+        return Err(format!("building {package} failed (see above)"));
     }
     let mut paths = HashMap::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -88,17 +104,7 @@ pub fn build(release: bool) -> Result<Binaries, String> {
             paths.insert(name.to_owned(), PathBuf::from(exe));
         }
     }
-    for name in [REFERENCE_BIN, OS_BIN, PROCSPAWN_BIN, IPC_CHANNEL_BIN] {
-        if !paths.contains_key(name) {
-            return Err(format!(
-                "cargo built no executable '{name}' for the package bench-subjects"
-            ));
-        }
-    }
-    Ok(Binaries {
-        paths,
-        profile: if release { "release" } else { "dev" },
-    })
+    Ok(paths)
 }
 
 /// The Rust subjects: the reference, then the raw OS and the peers.
@@ -222,7 +228,7 @@ impl Subject {
     }
 }
 
-fn last_lines(text: &str, n: usize) -> String {
+pub fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.trim().lines().collect();
     let text = lines[lines.len().saturating_sub(n)..].join("\n");
     if text.is_empty() {
@@ -256,19 +262,23 @@ pub fn parse_samples(stdout: &str) -> RunResult {
 }
 
 /// How long the helpers of a subject that has exited may take to go.
-const LINGER: Duration = Duration::from_secs(5);
+pub const LINGER: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
-struct Output {
-    success: bool,
-    stdout: String,
-    stderr: String,
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `command` as the leader of a new process group, with a time limit. When it ends, waits up
 /// to `linger` for what it started to go (helpers exit when their parent has: a forkserver, a
 /// resource tracker), then kills any process left in the group, and calls that an error.
-fn run_in_group(mut command: Command, limit: Duration, linger: Duration) -> Result<Output, String> {
+pub fn run_in_group(
+    mut command: Command,
+    limit: Duration,
+    linger: Duration,
+) -> Result<Output, String> {
     use std::os::unix::process::CommandExt;
     command
         .process_group(0)
