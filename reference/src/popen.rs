@@ -145,6 +145,12 @@ impl Popen {
         self.pid.as_raw()
     }
 
+    /// `SIGINT` (CPython 3.14's `Popen.interrupt()`): exit code `1`, see
+    /// [`KeyboardInterrupt`](crate::exit::KeyboardInterrupt).
+    pub(crate) fn interrupt(&self) -> Result<()> {
+        self.send_signal(Signal::SIGINT)
+    }
+
     /// `SIGTERM` (CPython's `Popen.terminate()`): exit code `-15`.
     pub(crate) fn terminate(&self) -> Result<()> {
         self.send_signal(Signal::SIGTERM)
