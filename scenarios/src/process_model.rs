@@ -36,6 +36,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("fork-threads-warning", fork_threads_warning),
     ("global-after-start", global_after_start),
     ("interrupt", interrupt),
+    ("interrupt-joins-children", interrupt_joins_children),
     ("guard-reruns-top-level", guard_reruns_top_level),
     ("is-alive", is_alive),
     ("killed-parent-leaves-nothing", killed_parent_leaves_nothing),
@@ -842,4 +843,39 @@ fn join_non_child(method: &str) {
     here.send("go").unwrap();
     first.join().unwrap();
     say!("first exitcode: {}", exitcode(&first));
+}
+
+#[multiprocessing::target]
+fn waits_for_go(mut conn: Connection) {
+    let _go: String = conn.recv().unwrap(); // the main process says when
+}
+
+#[multiprocessing::target]
+fn starts_a_child_then_blocks(for_grandchild: Connection, mut conn: Connection) {
+    Process::new(waits_for_go, (for_grandchild,)).start().unwrap();
+    conn.send("ready").unwrap();
+    let _never: String = conn.recv().unwrap(); // nobody ever sends
+}
+
+fn interrupt_joins_children(method: &str) {
+    main_guard();
+    set_start_method(Some(method), false).unwrap();
+    let (mut to_grandchild, for_grandchild) = pipe(true).unwrap();
+    let (mut here, there) = pipe(true).unwrap();
+    // The Process takes both ends; the parent's copies close once it has started.
+    let p = Process::new(starts_a_child_then_blocks, (for_grandchild, there));
+    p.start().unwrap();
+    say!("child says: {}", here.recv::<String>().unwrap());
+    p.interrupt().unwrap();
+    p.join_timeout(Duration::from_secs(1)).unwrap();
+    say!(
+        "child alive after join(timeout=1): {}",
+        py_bool(p.is_alive().unwrap())
+    );
+    to_grandchild.send("go").unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+    if let Err(err) = to_grandchild.recv::<String>() {
+        say!("grandchild's end of the pipe: {}", err.kind());
+    }
 }
