@@ -54,6 +54,7 @@ pub(crate) fn start(
     let mut server = forkserver::lock_for_fork();
     // Everything the child will need is allocated now, before fork().
     let child_state = this.for_child(shared, name, daemon);
+    // Blocks SIGINT until the child has its handler (and, in the parent, until it is dropped).
     let interrupt = exit::KeyboardInterrupt::for_child(&child_state.name);
 
     // SAFETY: fork() itself is sound; what the child does before running the target is limited
@@ -67,7 +68,7 @@ pub(crate) fn start(
         }
         Ok(ForkResult::Child) => {
             // Async-signal-safety in the child, until the target runs: only close(), dup2(),
-            // sigaction(), atomic loads and stores, and the unlock of locks this thread holds (an
+            // sigaction(), pthread_sigmask(), atomic loads and stores, and the unlock of locks this thread holds (an
             // atomic store and at most a futex wake). No allocation and no free: the new state
             // and the SIGINT message were built before fork() and the old ones are forgotten, not
             // dropped. No other lock is taken.

@@ -543,10 +543,25 @@ impl Process {
     /// process, it is [`Error::InvalidOperation`] (CPython's Windows processes have no
     /// `interrupt()`).
     ///
+    /// A `fork` child ends so even when interrupted as soon as `start` returns (the signal
+    /// waits for its handler); a `spawn` or `forkserver` child only once it runs (before,
+    /// `SIGINT` ends it with `-2`, as it ends a CPython child that is still starting): wait for
+    /// a sign of life first, as here.
+    ///
     /// ```no_run
+    /// use multiprocessing::{get_context, Event};
+    ///
+    /// #[multiprocessing::target]
+    /// fn work(running: Event) {
+    ///     running.set().unwrap();
+    ///     std::thread::sleep(std::time::Duration::from_secs(60));
+    /// }
+    ///
     /// multiprocessing::main_guard();
-    /// let p = multiprocessing::get_context(Some("fork"))?.process(|| loop { std::thread::park() }, ());
+    /// let running = Event::new()?;
+    /// let p = get_context(Some("spawn"))?.process(work, (running.clone(),));
     /// p.start()?;
+    /// running.wait(None)?;
     /// p.interrupt()?;
     /// p.join()?;
     /// assert_eq!(p.exitcode()?, Some(1));

@@ -549,6 +549,10 @@ impl Drop for LockGuard<'_> {
 /// holds it never deadlocks: a blocking [`acquire`](Self::acquire) or [`lock`](Self::lock) is an
 /// [`Error::InvalidOperation`], a non-blocking or timed one returns `false`/`None`. See the
 /// [module docs](self) for what happens when a holder dies (on Linux: [`Error::OwnerDied`]).
+/// CPython's `Lock` is a semaphore instead: any process may release it, a re-acquire by its
+/// holder deadlocks, and a dead holder's lock stays held for ever. The reference's ownership is
+/// a deliberate deviation (`conformance/SPEC.md` section 12); to hand a permit from one process
+/// to another, use a [`Semaphore`] or [`BoundedSemaphore`].
 ///
 /// ```
 /// use multiprocessing::sync::Lock;

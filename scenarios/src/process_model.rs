@@ -852,7 +852,9 @@ fn waits_for_go(mut conn: Connection) {
 
 #[multiprocessing::target]
 fn starts_a_child_then_blocks(for_grandchild: Connection, mut conn: Connection) {
-    Process::new(waits_for_go, (for_grandchild,)).start().unwrap();
+    Process::new(waits_for_go, (for_grandchild,))
+        .start()
+        .unwrap();
     conn.send("ready").unwrap();
     let _never: String = conn.recv().unwrap(); // nobody ever sends
 }
