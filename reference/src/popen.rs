@@ -111,6 +111,9 @@ impl Popen {
                 loop {
                     match waitpid(self.pid, flags) {
                         Ok(WaitStatus::StillAlive) => return Ok(None),
+                        // Not a child of this process (a `fork` child polling a sibling's
+                        // object): nothing to know here, as CPython's `poll()` answers `None`.
+                        Err(nix::errno::Errno::ECHILD) if !block => return Ok(None),
                         Ok(status) => match exit_code(status) {
                             Some(code) => return Ok(Some(self.record(code))),
                             None => continue,

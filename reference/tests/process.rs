@@ -551,6 +551,7 @@ fn only_the_creator_may_join_or_test_a_process() {
             not_a_child(inherited.join().map(|()| true), "join");
             not_a_child(inherited.join_timeout(Duration::ZERO), "join");
             not_a_child(inherited.is_alive(), "test");
+            assert_eq!(inherited.exitcode().unwrap(), None); // not its child: nothing known
             not_a_child(never_started.join().map(|()| true), "join");
             not_a_child(never_started.is_alive(), "test");
             assert_eq!(

@@ -1,7 +1,8 @@
 """join-non-child: join(), join(timeout) and is_alive() of a process this process did not start
 (a sibling's Process object, inherited under fork) fail with NotAChild (CPython:
 AssertionError "can only join a child process" / "can only test a child process"), also for a
-Process object created by the parent and never started; the sibling itself runs on."""
+Process object created by the parent and never started; its exitcode there is None (CPython's
+poll() finds no such child of its own)."""
 import multiprocessing
 import sys
 
@@ -22,6 +23,7 @@ def sibling(first, unstarted):
     print(f"sibling: join(): {outcome(first.join)}", flush=True)
     print(f"sibling: join(timeout=0.1): {outcome(lambda: first.join(0.1))}", flush=True)
     print(f"sibling: is_alive(): {outcome(first.is_alive)}", flush=True)
+    print(f"sibling: exitcode: {first.exitcode}", flush=True)
     print(f"sibling: join() of an unstarted process: {outcome(unstarted.join)}", flush=True)
     print(f"sibling: is_alive() of an unstarted process: {outcome(unstarted.is_alive)}", flush=True)
 

@@ -822,6 +822,7 @@ fn join_non_child(method: &str) {
                 ok_or_kind(inherited.join_timeout(Duration::from_millis(100)))
             );
             say!("sibling: is_alive(): {}", ok_or_kind(inherited.is_alive()));
+            say!("sibling: exitcode: {}", exitcode(&inherited));
             say!(
                 "sibling: join() of an unstarted process: {}",
                 ok_or_kind(never_started.join())
