@@ -371,13 +371,19 @@ fn execute(argv: &[String], timeout: Duration, options: &RunOptions) -> Result<E
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONDONTWRITEBYTECODE", "1");
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent; this is the only
-    // thing the closure does between fork and exec.
+    // SAFETY: setsid and sigaction are async-signal-safe and touch no memory of the parent;
+    // they are all the closure does between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            // SIGINT as a program started from a terminal has it (SPEC.md 0.1), even when the
+            // runner itself was started ignoring it, as a shell starts a background command.
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGINT,
+                nix::sys::signal::SigHandler::SigDfl,
+            )
+            .map(|_| ())
+            .map_err(std::io::Error::from)
         });
     }
     let mut child = cmd

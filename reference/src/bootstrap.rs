@@ -562,6 +562,8 @@ fn take_over(handover: Handover) -> ! {
     }
     install_panic_hook();
 
+    #[cfg(unix)] // SIGINT ends the child as KeyboardInterrupt: exit code 1
+    exit::KeyboardInterrupt::for_child(&preparation.name).install();
     let code = match target::lookup(&preparation.target) {
         Some(entry) => run_target(|| {
             (entry.run)(&preparation.args).unwrap_or_else(|err| {

@@ -33,10 +33,13 @@ pub enum Error {
         method: &'static str,
     },
 
-    /// `join` or `is_alive` of a process this process did not start, e.g. a sibling inherited
-    /// under `fork` (CPython: `AssertionError: can only join a child process`, `... can only
-    /// test a child process`).
-    #[error("can only {operation} a child process: this process did not start it")]
+    /// `join` or `is_alive` of a process object this process did not create, e.g. a sibling
+    /// inherited under `fork` (CPython: `AssertionError: can only join a child process`, `...
+    /// can only test a child process`).
+    #[error(
+        "can only {operation} a child process: this Process object was created by another \
+         process (only its creator may join or test it)"
+    )]
     NotAChild {
         /// `join` or `test` (`is_alive`), CPython's words.
         operation: &'static str,

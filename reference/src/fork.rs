@@ -60,6 +60,8 @@ pub(crate) fn start(
     let tracker = resource_tracker::lock_for_fork();
     // Everything the child will need is allocated now, before fork().
     let child_state = this.for_child(shared, name, daemon);
+    // Blocks SIGINT until the child has its handler (and, in the parent, until it is dropped).
+    let interrupt = exit::KeyboardInterrupt::for_child(&child_state.name);
 
     // SAFETY: fork() itself is sound; what the child does before running the target is limited
     // to async-signal-safe operations, as documented at the `Child` arm below.
@@ -72,10 +74,10 @@ pub(crate) fn start(
         }
         Ok(ForkResult::Child) => {
             // Async-signal-safety in the child, until the target runs: only close(), dup2(),
-            // atomic loads and stores, and the unlock of locks this thread holds (an atomic
-            // store and at most a futex wake). No allocation and no free: the new state was
-            // built before fork() and the old one is forgotten, not dropped. No other lock is
-            // taken.
+            // sigaction(), pthread_sigmask(), atomic loads and stores, and the unlock of locks this thread holds (an
+            // atomic store and at most a futex wake). No allocation and no free: the new state
+            // and the SIGINT message were built before fork() and the old ones are forgotten, not
+            // dropped. No other lock is taken.
             drop(sentinel_r); // close()
             let _ = sentinel_w.into_raw_fd(); // kept open until exit: the parent's sentinel
             sys::stdin_from(dev_null); // dup2() and close()
@@ -84,6 +86,7 @@ pub(crate) fn start(
             *default = Some(context::StartMethod::Fork); // a plain store
             drop((tracker, server, default, this));
             bootstrap::mark_started_by_fork();
+            interrupt.install(); // SIGINT ends the child as KeyboardInterrupt: exit code 1
 
             // From here on the user's target runs. It is not bound by async-signal-safety: that
             // is exactly the hazard the multi-threaded warning names.

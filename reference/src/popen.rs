@@ -111,6 +111,9 @@ impl Popen {
                 loop {
                     match waitpid(self.pid, flags) {
                         Ok(WaitStatus::StillAlive) => return Ok(None),
+                        // Not a child of this process (a `fork` child polling a sibling's
+                        // object): nothing to know here, as CPython's `poll()` answers `None`.
+                        Err(nix::errno::Errno::ECHILD) if !block => return Ok(None),
                         Ok(status) => match exit_code(status) {
                             Some(code) => return Ok(Some(self.record(code))),
                             None => continue,
@@ -143,6 +146,12 @@ impl Popen {
     /// The child's pid (CPython's `Popen.pid`).
     pub(crate) fn pid(&self) -> i32 {
         self.pid.as_raw()
+    }
+
+    /// `SIGINT` (CPython 3.14's `Popen.interrupt()`): exit code `1`, see
+    /// [`KeyboardInterrupt`](crate::exit::KeyboardInterrupt).
+    pub(crate) fn interrupt(&self) -> Result<()> {
+        self.send_signal(Signal::SIGINT)
     }
 
     /// `SIGTERM` (CPython's `Popen.terminate()`): exit code `-15`.

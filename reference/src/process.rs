@@ -205,6 +205,9 @@ pub struct Process {
 
 pub(crate) struct ProcessShared {
     pub(crate) identity: Vec<u32>,
+    /// The pid of the process that created this object (CPython's `_parent_pid`): only it may
+    /// join or test it. A `fork` child inherits copies of its parent's objects, not the children.
+    creator: u32,
     context: Option<Context>,
     state: Mutex<State>,
 }
@@ -287,6 +290,7 @@ impl Process {
         Process {
             shared: Arc::new(ProcessShared {
                 identity,
+                creator: std::process::id(),
                 context,
                 state: Mutex::new(State {
                     name,
@@ -444,8 +448,25 @@ impl Process {
         }
     }
 
+    /// CPython's `_check_closed()`, then its `assert self._parent_pid == os.getpid()`: only the
+    /// process that created a `Process` may join or test it.
+    fn check_child(&self, operation: &'static str) -> Result<()> {
+        if matches!(self.state().phase, Phase::Closed) {
+            return Err(Error::Closed);
+        }
+        if self.shared.creator != std::process::id() {
+            return Err(Error::NotAChild { operation });
+        }
+        Ok(())
+    }
+
     /// Waits until the process ends (CPython's `join()`).
+    ///
+    /// Only the process that created this `Process` may join it: elsewhere (a `fork` child that
+    /// inherited the object, say) it is [`Error::NotAChild`], as CPython's `AssertionError: can
+    /// only join a child process`.
     pub fn join(&self) -> Result<()> {
+        self.check_child("join")?;
         self.popen("join")?.wait(None)?;
         self.forget_if_ended();
         Ok(())
@@ -453,7 +474,9 @@ impl Process {
 
     /// Waits at most `timeout`; returns whether the process has ended. Like CPython's
     /// `join(timeout)`, a timeout is not an error: check [`exitcode`](Self::exitcode).
+    /// [`Error::NotAChild`] as [`join`](Self::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.check_child("join")?;
         let ended = self.popen("join")?.wait(Some(timeout))?.is_some();
         if ended {
             self.forget_if_ended();
@@ -461,8 +484,11 @@ impl Process {
         Ok(ended)
     }
 
-    /// Whether the process has started and not yet ended.
+    /// Whether the process has started and not yet ended. Only the process that created this
+    /// `Process` may test it: elsewhere it is [`Error::NotAChild`] (CPython: `AssertionError:
+    /// can only test a child process`).
     pub fn is_alive(&self) -> Result<bool> {
+        self.check_child("test")?;
         match &self.state().phase {
             Phase::Started(popen) => Ok(popen.poll()?.is_none()),
             Phase::Closed => Err(Error::Closed),
@@ -504,6 +530,44 @@ impl Process {
     /// `close`.
     pub fn sentinel(&self) -> Result<Sentinel> {
         Ok(self.popen("get the sentinel of")?.sentinel())
+    }
+
+    /// Sends `SIGINT` (CPython 3.14's `interrupt()`). The child ends as a CPython child ends on
+    /// `KeyboardInterrupt`: `Process <name>:` and `KeyboardInterrupt` on its stderr, exit code
+    /// `1`. That holds when the child's `SIGINT` disposition was the default when it started
+    /// (its target may install a handler of its own; one it inherited ignoring `SIGINT` keeps
+    /// ignoring it). Unlike CPython's, the child ends at once, from the signal handler: its own
+    /// children are not joined (nor daemonic ones terminated) and text it wrote to stdout
+    /// without a newline or flush is lost. On Windows, which cannot send `SIGINT` to another
+    /// process, it is [`Error::InvalidOperation`] (CPython's Windows processes have no
+    /// `interrupt()`).
+    ///
+    /// A `fork` child ends so even when interrupted as soon as `start` returns (the signal
+    /// waits for its handler); a `spawn` or `forkserver` child only once it runs (before,
+    /// `SIGINT` ends it with `-2`, as it ends a CPython child that is still starting): wait for
+    /// a sign of life first, as here.
+    ///
+    /// ```no_run
+    /// use multiprocessing::{get_context, Event};
+    ///
+    /// #[multiprocessing::target]
+    /// fn work(running: Event) {
+    ///     running.set().unwrap();
+    ///     std::thread::sleep(std::time::Duration::from_secs(60));
+    /// }
+    ///
+    /// multiprocessing::main_guard();
+    /// let running = Event::new()?;
+    /// let p = get_context(Some("spawn"))?.process(work, (running.clone(),));
+    /// p.start()?;
+    /// running.wait(None)?;
+    /// p.interrupt()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode()?, Some(1));
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn interrupt(&self) -> Result<()> {
+        self.popen("interrupt")?.interrupt()
     }
 
     /// Sends `SIGTERM` (exit code `-15`); on Windows, `TerminateProcess` (exit code `-15`, as

@@ -12,10 +12,12 @@
 //!
 //! * [`Lock`] and [`RLock`] are `pthread` mutexes in shared memory, `PTHREAD_PROCESS_SHARED`,
 //!   `PTHREAD_MUTEX_ERRORCHECK` and, on Linux, `PTHREAD_MUTEX_ROBUST`. Uncontended, acquire and
-//!   release are one atomic instruction each; a waiter sleeps in the kernel (futex). The
+//!   release are two atomic instructions each (the mutex's, and the holder's thread id beside
+//!   it, which says whether it is `locked()`); a waiter sleeps in the kernel (futex). The
 //!   recursion depth of an `RLock` is a counter next to the mutex, which only the owner touches.
-//!   Only the thread that acquired a lock may release it (unlike CPython's `Lock`, which any
-//!   process may release).
+//!   Only the thread that
+//!   acquired a lock may release it (unlike CPython's `Lock`, which any process may release: a
+//!   deliberate deviation, `conformance/SPEC.md` section 12).
 //! * [`Semaphore`] and [`BoundedSemaphore`] are a counter and a futex, with no lock.
 //! * [`Condition`] keeps one slot per waiting thread, so `notify(n)` wakes exactly the `n`
 //!   longest-waiting live threads, and each wakes on its own futex word.
@@ -73,11 +75,12 @@ use crate::{sys, wire};
 // ---------------------------------------------------------------------------------------------
 // The process-shared mutex under Lock, RLock, Condition and Barrier.
 
-/// Layout of a mutex area: the `pthread_mutex_t`, then the recursion counter, then (macOS) the
-/// owner's thread id.
+/// Layout of a mutex area: the `pthread_mutex_t`, then the recursion counter, then the holder's
+/// thread id (0 when free; what `locked()` reads, and on macOS what tells "held by me"). A holder
+/// killed at any instruction leaves its id there until the next holder, which the robust mutex
+/// tells it has arrived after a dead one, overwrites it.
 const MUTEX_SIZE: usize = std::mem::size_of::<libc::pthread_mutex_t>();
 const EXTRA_OFFSET: usize = MUTEX_SIZE.next_multiple_of(8);
-#[cfg(target_os = "macos")]
 const OWNER_OFFSET: usize = EXTRA_OFFSET + 8;
 const MUTEX_AREA: usize = (EXTRA_OFFSET + 16).next_multiple_of(16);
 
@@ -157,8 +160,9 @@ impl RawMutex {
         unsafe { self.region.atomic_u32(self.offset + EXTRA_OFFSET) }
     }
 
-    /// The holder's thread id (macOS, where the mutex cannot tell "held by me").
-    #[cfg(target_os = "macos")]
+    /// The holder's thread id, 0 when free: set once the mutex is acquired, cleared before it is
+    /// released, so a process that sees the lock held sees a non-zero id. (On macOS it is also
+    /// what tells "held by me", which the mutex cannot.)
     fn owner(&self) -> &std::sync::atomic::AtomicU64 {
         // SAFETY: inside the area (checked in `attach`), 8-aligned; accessed atomically only.
         unsafe {
@@ -208,19 +212,21 @@ impl RawMutex {
                 }
             };
         self.region.pin();
-        #[cfg(target_os = "macos")]
-        self.owner().store(thread_id(), Ordering::Relaxed);
+        self.owner().store(thread_id(), Ordering::Release);
         Ok(raw)
     }
 
     /// Unlocks; `Ok(false)` if the calling thread does not hold the mutex.
     fn unlock(&self) -> Result<bool> {
+        let me = thread_id();
+        // Cleared before the mutex is released, so it never erases the next holder's id.
+        let cleared = self
+            .owner()
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok();
         #[cfg(target_os = "macos")]
-        {
-            if self.owner().load(Ordering::Relaxed) != thread_id() {
-                return Ok(false);
-            }
-            self.owner().store(0, Ordering::Relaxed);
+        if !cleared {
+            return Ok(false);
         }
         // SAFETY: an initialized process-shared mutex; error-checking, so a non-owner gets EPERM.
         match unsafe { libc::pthread_mutex_unlock(self.mutex()) } {
@@ -228,7 +234,13 @@ impl RawMutex {
                 self.region.unpin();
                 Ok(true)
             }
-            libc::EPERM => Ok(false),
+            libc::EPERM => {
+                // Not ours after all (a dead holder's thread id reused here): put it back.
+                if cleared {
+                    self.owner().store(me, Ordering::Relaxed);
+                }
+                Ok(false)
+            }
             errno => Err(Error::os(
                 "releasing a lock",
                 io::Error::from_raw_os_error(errno),
@@ -258,6 +270,12 @@ impl RawMutex {
                 }
             }
         }
+    }
+
+    /// Whether any thread of any process holds the mutex (CPython 3.14's `locked()`). A
+    /// snapshot: a lock being acquired or released at that moment may be reported either way.
+    fn locked(&self) -> bool {
+        self.owner().load(Ordering::Acquire) != 0
     }
 }
 
@@ -370,13 +388,38 @@ unsafe fn timed_lock(m: *mut libc::pthread_mutex_t, deadline: Instant) -> libc::
     }
 }
 
-/// A system-wide unique id of the calling thread (macOS).
+/// A system-wide unique, non-zero id of the calling thread, for [`RawMutex::owner`].
 #[cfg(target_os = "macos")]
 fn thread_id() -> u64 {
     let mut id = 0u64;
     // SAFETY: a null thread means the calling thread; `id` is a valid out-pointer.
     unsafe { libc::pthread_threadid_np(0, &mut id) };
     id
+}
+
+/// A system-wide unique, non-zero id of the calling thread, for [`RawMutex::owner`]: its tid,
+/// cached per thread (a `gettid` system call per acquire would double its cost). A `fork` child's
+/// thread has a new tid, so the cache is emptied in every `fork` child.
+#[cfg(not(target_os = "macos"))]
+fn thread_id() -> u64 {
+    use std::cell::Cell;
+    thread_local!(static TID: Cell<u64> = const { Cell::new(0) });
+    extern "C" fn forget_in_fork_child() {
+        // Async-signal-safe: a store to this thread's (const-initialized) thread-local.
+        TID.with(|tid| tid.set(0));
+    }
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    TID.with(|tid| {
+        if tid.get() == 0 {
+            AT_FORK.call_once(|| {
+                // SAFETY: registers a handler that only does an async-signal-safe store.
+                unsafe { libc::pthread_atfork(None, None, Some(forget_in_fork_child)) };
+            });
+            // SAFETY: gettid has no preconditions.
+            tid.set(u64::try_from(unsafe { libc::gettid() }).unwrap_or(u64::MAX));
+        }
+        tid.get()
+    })
 }
 
 impl Serialize for RawMutex {
@@ -512,6 +555,10 @@ impl Drop for LockGuard<'_> {
 /// holds it never deadlocks: a blocking [`acquire`](Self::acquire) or [`lock`](Self::lock) is an
 /// [`Error::InvalidOperation`], a non-blocking or timed one returns `false`/`None`. See the
 /// [module docs](self) for what happens when a holder dies (on Linux: [`Error::OwnerDied`]).
+/// CPython's `Lock` is a semaphore instead: any process may release it, a re-acquire by its
+/// holder deadlocks, and a dead holder's lock stays held for ever. The reference's ownership is
+/// a deliberate deviation (`conformance/SPEC.md` section 12); to hand a permit from one process
+/// to another, use a [`Semaphore`] or [`BoundedSemaphore`].
 ///
 /// ```
 /// use multiprocessing::sync::Lock;
@@ -563,6 +610,26 @@ impl Lock {
     /// Acquires the lock if it is free at once.
     pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>> {
         guard(&self.raw, false, false, None)
+    }
+
+    /// Whether the lock is held, by any thread of any process (CPython 3.14's `locked()`).
+    ///
+    /// A snapshot: a lock being acquired or released at that moment may be reported either way.
+    /// A lock whose holder died holding it stays locked until the next acquire (which reports
+    /// [`Error::OwnerDied`]).
+    ///
+    /// ```
+    /// use multiprocessing::sync::Lock;
+    /// let lock = Lock::new()?;
+    /// assert!(!lock.locked());
+    /// let guard = lock.lock()?;
+    /// assert!(lock.locked());
+    /// drop(guard);
+    /// assert!(!lock.locked());
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.raw.locked()
     }
 
     /// Acquires the lock, waiting at most `timeout`.
@@ -647,6 +714,24 @@ impl RLock {
     /// Acquires the lock if it is free (or already held by this thread) at once.
     pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>> {
         guard(&self.raw, true, false, None)
+    }
+
+    /// Whether the lock is held, by any thread of any process, the calling one included
+    /// (CPython 3.14's `locked()`); it stays held until as many releases as acquires. A
+    /// snapshot, as [`Lock::locked`].
+    ///
+    /// ```
+    /// use multiprocessing::sync::RLock;
+    /// let lock = RLock::new()?;
+    /// let (outer, inner) = (lock.lock()?, lock.lock()?);
+    /// drop(inner);
+    /// assert!(lock.locked()); // one level still held
+    /// drop(outer);
+    /// assert!(!lock.locked());
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.raw.locked()
     }
 
     /// Acquires the lock, waiting at most `timeout`.

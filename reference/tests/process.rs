@@ -249,6 +249,7 @@ fn joining_or_signalling_before_start_is_an_error(
         "can only join a started process: call start() first"
     );
     assert!(matches!(p.terminate(), Err(Error::NotStarted { .. })));
+    assert!(matches!(p.interrupt(), Err(Error::NotStarted { .. })));
     assert!(matches!(p.kill(), Err(Error::NotStarted { .. })));
     assert_eq!(p.pid().unwrap(), None);
     assert_eq!(p.exitcode().unwrap(), None);
@@ -464,4 +465,109 @@ fn the_default_context_is_forkserver_on_linux() {
         Process::new(returns, ()).start_method(),
         multiprocessing::StartMethod::Forkserver
     );
+}
+
+/// Says it is running (its `SIGINT` handler, if any, is installed by then), then blocks.
+#[cfg(unix)]
+#[multiprocessing::target]
+fn running_then_blocks(running: multiprocessing::Event) {
+    running.set().unwrap();
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// CPython 3.14's `interrupt()`: `SIGINT`, which a child ends on as on `KeyboardInterrupt`.
+#[cfg(unix)]
+#[rstest]
+fn an_interrupted_child_exits_1(#[values("fork", "spawn", "forkserver")] method: &str) {
+    let ctx = ctx(method);
+    let running = multiprocessing::Event::new().unwrap();
+    let p = ctx.process(running_then_blocks, (running.clone(),));
+    p.start().unwrap();
+    assert!(running.wait(Some(Duration::from_secs(60))).unwrap());
+    p.interrupt().unwrap();
+    assert!(p.join_timeout(Duration::from_secs(60)).unwrap());
+    assert_eq!(p.exitcode().unwrap(), Some(1));
+    p.interrupt().unwrap(); // an ended child: nothing happens, as with terminate()
+}
+
+/// A `fork` child interrupted as soon as `start` returns, before it could install its handler,
+/// still ends as on `KeyboardInterrupt` (`SIGINT` is blocked until then, so it waits).
+#[cfg(unix)]
+#[test]
+fn a_fork_child_interrupted_at_once_exits_1() {
+    let ctx = ctx("fork");
+    for _ in 0..20 {
+        let p = ctx.process(blocks, ());
+        p.start().unwrap();
+        p.interrupt().unwrap();
+        assert!(p.join_timeout(Duration::from_secs(60)).unwrap());
+        assert_eq!(p.exitcode().unwrap(), Some(1));
+    }
+}
+
+/// A child that inherited `SIGINT` ignored keeps ignoring it (CPython installs its handler only
+/// over the default disposition).
+#[cfg(unix)]
+#[test]
+fn an_inherited_ignored_sigint_is_kept() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    let ctx = ctx("fork");
+    let running = multiprocessing::Event::new().unwrap();
+    let p = ctx.process(running_then_blocks, (running.clone(),));
+    // SAFETY: SIG_IGN and SIG_DFL are not handlers; the previous disposition is put back.
+    let previous = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) }.unwrap();
+    let started = p.start();
+    // SAFETY: as above.
+    unsafe { signal(Signal::SIGINT, previous) }.unwrap();
+    started.unwrap();
+    assert!(running.wait(Some(Duration::from_secs(60))).unwrap());
+    p.interrupt().unwrap();
+    assert!(!p.join_timeout(Duration::from_millis(200)).unwrap());
+    p.terminate().unwrap();
+    p.join().unwrap();
+    assert_eq!(p.exitcode().unwrap(), Some(-15));
+}
+
+/// Only the process that created a `Process` may join or test it: a `fork` child that inherited
+/// its sibling's object (or one never started) gets `NotAChild`, as CPython's `AssertionError`.
+#[cfg(unix)]
+#[test]
+fn only_the_creator_may_join_or_test_a_process() {
+    let ctx = ctx("fork");
+    let running = multiprocessing::Event::new().unwrap();
+    let first = ctx.process(running_then_blocks, (running.clone(),));
+    first.start().unwrap();
+    assert!(running.wait(Some(Duration::from_secs(60))).unwrap());
+    let unstarted = ctx.process(returns, ());
+    let (inherited, never_started) = (first.clone(), unstarted.clone());
+    let sibling = ctx.process(
+        move || {
+            let not_a_child = |result: Result<bool, Error>, operation| {
+                assert!(
+                    matches!(result, Err(Error::NotAChild { operation: o }) if o == operation),
+                    "{result:?}"
+                );
+            };
+            not_a_child(inherited.join().map(|()| true), "join");
+            not_a_child(inherited.join_timeout(Duration::ZERO), "join");
+            not_a_child(inherited.is_alive(), "test");
+            assert_eq!(inherited.exitcode().unwrap(), None); // not its child: nothing known
+            not_a_child(never_started.join().map(|()| true), "join");
+            not_a_child(never_started.is_alive(), "test");
+            assert_eq!(
+                inherited.join().unwrap_err().to_string(),
+                "can only join a child process: this Process object was created by another \
+                 process (only its creator may join or test it)"
+            );
+        },
+        (),
+    );
+    sibling.start().unwrap();
+    sibling.join().unwrap();
+    assert_eq!(sibling.exitcode().unwrap(), Some(0));
+    assert!(first.is_alive().unwrap()); // the sibling's attempts changed nothing here
+    first.terminate().unwrap();
+    first.join().unwrap();
+    assert_eq!(first.exitcode().unwrap(), Some(-15));
+    assert!(!unstarted.is_alive().unwrap());
 }

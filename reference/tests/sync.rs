@@ -63,7 +63,9 @@ fn a_lock_excludes_across_processes(#[values("fork", "spawn", "forkserver")] met
 fn lock_misuse_is_an_error_not_a_deadlock() {
     let lock = Lock::new().unwrap();
     assert!(matches!(lock.release(), Err(Error::InvalidOperation(_))));
+    assert!(!lock.locked());
     let guard = lock.lock().unwrap();
+    assert!(lock.locked());
     // Held by this very thread: a blocking acquire would wait for ever.
     assert!(matches!(
         lock.acquire(true, None),
@@ -77,9 +79,11 @@ fn lock_misuse_is_an_error_not_a_deadlock() {
         s.spawn(|| {
             assert!(matches!(lock.release(), Err(Error::InvalidOperation(_))));
             assert!(!lock.acquire(false, None).unwrap());
+            assert!(lock.locked()); // by another thread: still locked
         });
     });
     drop(guard);
+    assert!(!lock.locked());
     assert!(lock
         .lock_timeout(Duration::from_millis(1))
         .unwrap()
@@ -146,6 +150,7 @@ fn a_holder_killed_holding_a_lock_gives_owner_died(
     );
     p.start().unwrap();
     assert!(held.wait(Some(HANG_GUARD)).unwrap());
+    assert!(lock.locked() && rlock.locked()); // by the child
 
     // A waiter already blocked when the holder dies is woken by the kernel.
     let started = Instant::now();
@@ -169,12 +174,17 @@ fn a_holder_killed_holding_a_lock_gives_owner_died(
     );
 
     // The lock is consistent again.
+    assert!(!lock.locked());
     assert!(lock.acquire(false, None).unwrap());
     lock.release().unwrap();
 
-    // RLock through `acquire`: held once (the dead holder's levels are gone).
+    // RLock through `acquire`: held once (the dead holder's levels are gone). Until then it
+    // is locked: by the dead holder.
+    assert!(rlock.locked());
     assert!(matches!(rlock.acquire(false, None), Err(Error::OwnerDied)));
+    assert!(rlock.locked());
     rlock.release().unwrap();
+    assert!(!rlock.locked());
     assert!(matches!(rlock.release(), Err(Error::InvalidOperation(_))));
 
     // Value: its lock was held too; `get` reports it once, then works.

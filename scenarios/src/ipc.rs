@@ -49,6 +49,13 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("queue-put-nowait-full", queue_put_nowait_full),
     ("queue-unserializable-item", queue_unserializable_item),
     ("rlock-reentrant-and-owner", rlock_reentrant_and_owner),
+    ("lock-locked", lock_locked),
+    (
+        "lock-release-by-other-process",
+        lock_release_by_other_process,
+    ),
+    ("lock-reacquire-by-holder", lock_reacquire_by_holder),
+    ("lock-holder-killed", lock_holder_killed),
     ("semaphore-counting", semaphore_counting),
     ("shared-memory-attach-by-name", shared_memory_attach_by_name),
     (
@@ -1423,4 +1430,144 @@ fn ipc_objects_as_arguments(method: &str) {
     p.join().unwrap();
     shm.unlink().unwrap();
     say!("exitcode: {}", exitcode(&p));
+}
+
+// ---- Lock.locked(), and the reference's owned Lock (SPEC 12) ------------------------------------
+
+#[multiprocessing::target]
+fn observer(lock: Lock, rlock: RLock, mut conn: Connection) {
+    while let Some(when) = conn.recv::<Option<String>>().unwrap() {
+        say!(
+            "child sees, {when}: Lock {}, RLock {}",
+            py_bool(lock.locked()),
+            py_bool(rlock.locked())
+        );
+        conn.send("seen").unwrap();
+    }
+}
+
+fn lock_locked(method: &str) {
+    main_guard();
+    let ctx = ctx(method);
+    let (lock, rlock) = (Lock::new().unwrap(), RLock::new().unwrap());
+    let (mut here, there) = pipe(true).unwrap();
+    let p = ctx.process(observer, (lock.clone(), rlock.clone(), there));
+    p.start().unwrap();
+    let parent_sees = |when: &str| {
+        say!(
+            "parent sees, {when}: Lock {}, RLock {}",
+            py_bool(lock.locked()),
+            py_bool(rlock.locked())
+        )
+    };
+    let mut ask = |when: &str| {
+        here.send(&Some(when)).unwrap();
+        let _seen: String = here.recv().unwrap();
+    };
+    parent_sees("free");
+    ask("free");
+    assert!(lock.acquire(true, None).unwrap());
+    assert!(rlock.acquire(true, None).unwrap());
+    assert!(rlock.acquire(true, None).unwrap());
+    parent_sees("held");
+    ask("held by the parent (RLock twice)");
+    rlock.release().unwrap();
+    ask("RLock released once of twice");
+    rlock.release().unwrap();
+    lock.release().unwrap();
+    ask("released");
+    parent_sees("released");
+    here.send(&None::<String>).unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+}
+
+#[multiprocessing::target]
+fn hold_lock(lock: Lock, mut conn: Connection) {
+    say!(
+        "child acquire: {}",
+        py_bool(lock.acquire(true, None).unwrap())
+    );
+    conn.send("holding").unwrap();
+    let _go: String = conn.recv().unwrap();
+}
+
+fn lock_release_by_other_process(method: &str) {
+    main_guard();
+    let lock = Lock::new().unwrap();
+    let (mut here, there) = pipe(true).unwrap();
+    let p = ctx(method).process(hold_lock, (lock.clone(), there));
+    p.start().unwrap();
+    say!("child says: {}", here.recv::<String>().unwrap());
+    say!(
+        "parent release of the child's Lock: {}",
+        outcome(lock.release())
+    );
+    let got = lock.acquire(false, None).unwrap();
+    say!("parent acquire(block=False): {}", py_bool(got));
+    if got {
+        lock.release().unwrap();
+    }
+    here.send("go").unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+}
+
+#[multiprocessing::target]
+fn reacquire(lock: Lock, mut conn: Connection) {
+    say!(
+        "child acquire: {}",
+        py_bool(lock.acquire(true, None).unwrap())
+    );
+    conn.send("holding").unwrap();
+    match lock.acquire(true, None) {
+        Ok(got) => say!("child acquire again: {}", py_bool(got)),
+        Err(err) => say!("child acquire again: {}", err.kind()),
+    }
+}
+
+fn lock_reacquire_by_holder(method: &str) {
+    main_guard();
+    let lock = Lock::new().unwrap();
+    let (mut here, there) = pipe(true).unwrap();
+    let p = ctx(method).process(reacquire, (lock, there));
+    p.start().unwrap();
+    say!("child says: {}", here.recv::<String>().unwrap());
+    p.join_timeout(secs(1.0)).unwrap();
+    say!(
+        "alive after join(timeout=1): {}",
+        py_bool(p.is_alive().unwrap())
+    );
+    p.terminate().unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+}
+
+#[multiprocessing::target]
+fn hold_lock_for_ever(lock: Lock, mut conn: Connection) {
+    lock.acquire(true, None).unwrap();
+    conn.send("holding").unwrap();
+    let _never: String = conn.recv().unwrap(); // nobody ever sends
+}
+
+/// `acquire(timeout=0.2)` as Python prints it, or the error's kind.
+fn timed_acquire(lock: &Lock) -> String {
+    match lock.acquire(true, Some(secs(0.2))) {
+        Ok(got) => py_bool(got).to_owned(),
+        Err(err) => err.kind().to_owned(),
+    }
+}
+
+fn lock_holder_killed(method: &str) {
+    main_guard();
+    let lock = Lock::new().unwrap();
+    let (mut here, there) = pipe(true).unwrap();
+    let p = ctx(method).process(hold_lock_for_ever, (lock.clone(), there));
+    p.start().unwrap();
+    say!("child says: {}", here.recv::<String>().unwrap());
+    p.kill().unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+    say!("acquire(timeout=0.2): {}", timed_acquire(&lock));
+    say!("acquire(timeout=0.2) again: {}", timed_acquire(&lock));
 }

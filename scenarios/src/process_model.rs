@@ -5,6 +5,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use multiprocessing::connection::{pipe, Connection};
 use multiprocessing::{
     active_children, current_process, get_context, main_guard, parent_process, set_start_method,
     Event, Process,
@@ -34,12 +35,15 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("fork-lock-held-by-thread", fork_lock_held_by_thread),
     ("fork-threads-warning", fork_threads_warning),
     ("global-after-start", global_after_start),
+    ("interrupt", interrupt),
+    ("interrupt-joins-children", interrupt_joins_children),
     ("guard-reruns-top-level", guard_reruns_top_level),
     ("is-alive", is_alive),
     ("killed-parent-leaves-nothing", killed_parent_leaves_nothing),
     ("isolation-child-argument", isolation_child_argument),
     ("isolation-child-global", isolation_child_global),
     ("join-before-start", join_before_start),
+    ("join-non-child", join_non_child),
     ("join-timeout", join_timeout),
     ("lesson-four-workers", lesson_four_workers),
     ("missing-guard", missing_guard),
@@ -785,4 +789,108 @@ fn use_after_close(method: &str) {
     show("exitcode", p.exitcode().map(py_opt));
     show("is_alive()", p.is_alive().map(|a| py_bool(a).to_owned()));
     show("join()", p.join().map(|()| "None".to_owned()));
+}
+
+#[multiprocessing::target]
+fn blocked_on_pipe(mut conn: Connection) {
+    conn.send("ready").unwrap();
+    let _never: String = conn.recv().unwrap(); // nobody ever sends
+}
+
+fn interrupt(method: &str) {
+    main_guard();
+    set_start_method(Some(method), false).unwrap();
+    let (mut here, there) = pipe(true).unwrap();
+    let p = Process::new(blocked_on_pipe, (there,));
+    p.start().unwrap();
+    say!("child says: {}", here.recv::<String>().unwrap());
+    p.interrupt().unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+}
+
+/// `ok, <value>` or the error's kind, as `join_non_child.py` prints a call's outcome.
+fn ok_or_kind<T: std::fmt::Debug>(result: multiprocessing::Result<T>) -> String {
+    match result {
+        Ok(value) => format!("ok, {value:?}"),
+        Err(err) => err.kind().to_owned(),
+    }
+}
+
+fn join_non_child(method: &str) {
+    main_guard();
+    let ctx = ctx(method);
+    let (mut here, there) = pipe(true).unwrap();
+    let first = ctx.process(blocked_on_pipe, (there,));
+    first.start().unwrap();
+    let _ready: String = here.recv().unwrap();
+    let unstarted = ctx.process(noop, ()); // never started: its target does not matter
+    let (inherited, never_started) = (first.clone(), unstarted.clone());
+    let second = ctx.process(
+        move || {
+            say!("sibling: join(): {}", ok_or_kind(inherited.join()));
+            say!(
+                "sibling: join(timeout=0.1): {}",
+                ok_or_kind(inherited.join_timeout(Duration::from_millis(100)))
+            );
+            say!("sibling: is_alive(): {}", ok_or_kind(inherited.is_alive()));
+            say!("sibling: exitcode: {}", exitcode(&inherited));
+            say!(
+                "sibling: join() of an unstarted process: {}",
+                ok_or_kind(never_started.join())
+            );
+            say!(
+                "sibling: is_alive() of an unstarted process: {}",
+                ok_or_kind(never_started.is_alive())
+            );
+        },
+        (),
+    );
+    second.start().unwrap();
+    second.join().unwrap();
+    say!("sibling exitcode: {}", exitcode(&second));
+    say!(
+        "parent: first is_alive(): {}",
+        py_bool(first.is_alive().unwrap())
+    );
+    here.send("go").unwrap();
+    first.join().unwrap();
+    say!("first exitcode: {}", exitcode(&first));
+}
+
+#[multiprocessing::target]
+fn waits_for_go(mut conn: Connection) {
+    let _go: String = conn.recv().unwrap(); // the main process says when
+}
+
+#[multiprocessing::target]
+fn starts_a_child_then_blocks(for_grandchild: Connection, mut conn: Connection) {
+    Process::new(waits_for_go, (for_grandchild,))
+        .start()
+        .unwrap();
+    conn.send("ready").unwrap();
+    let _never: String = conn.recv().unwrap(); // nobody ever sends
+}
+
+fn interrupt_joins_children(method: &str) {
+    main_guard();
+    set_start_method(Some(method), false).unwrap();
+    let (mut to_grandchild, for_grandchild) = pipe(true).unwrap();
+    let (mut here, there) = pipe(true).unwrap();
+    // The Process takes both ends; the parent's copies close once it has started.
+    let p = Process::new(starts_a_child_then_blocks, (for_grandchild, there));
+    p.start().unwrap();
+    say!("child says: {}", here.recv::<String>().unwrap());
+    p.interrupt().unwrap();
+    p.join_timeout(Duration::from_secs(1)).unwrap();
+    say!(
+        "child alive after join(timeout=1): {}",
+        py_bool(p.is_alive().unwrap())
+    );
+    to_grandchild.send("go").unwrap();
+    p.join().unwrap();
+    say!("exitcode: {}", exitcode(&p));
+    if let Err(err) = to_grandchild.recv::<String>() {
+        say!("grandchild's end of the pipe: {}", err.kind());
+    }
 }

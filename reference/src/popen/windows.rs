@@ -138,6 +138,16 @@ impl Popen {
         }
     }
 
+    /// Windows cannot send `SIGINT` to another process, and CPython's Windows `Popen` has no
+    /// `interrupt()` (an `AttributeError`).
+    pub(crate) fn interrupt(&self) -> Result<()> {
+        Err(Error::InvalidOperation(
+            "interrupt() sends SIGINT, which Windows cannot send to another process (CPython's \
+             Windows processes have no interrupt() either): use terminate()"
+                .to_owned(),
+        ))
+    }
+
     /// The same as [`terminate`](Self::terminate), as in CPython (`kill = terminate`).
     pub(crate) fn kill(&self) -> Result<()> {
         self.terminate()
