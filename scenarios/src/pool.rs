@@ -1,4 +1,4 @@
-//! Scenarios of pools and executors (SPEC.md sections 13 and 14): `Pool` and `Executor`
+//! Scenarios of pools and executors (SPEC.md sections 14 and 15): `Pool` and `Executor`
 //! (CPython's `multiprocessing.Pool` and `concurrent.futures.ProcessPoolExecutor`).
 //!
 //! Each mirrors `scenarios/python/<id>.py`: same trace lines. A Python task that raises is a
