@@ -100,6 +100,16 @@ enum Pending {
     Server(OwnedFd),
 }
 
+/// In a forkserver, its current directory, learned once before it serves (it never moves): so
+/// its children, which start there, need not ask.
+static SERVER_DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Called by the forkserver before it serves: see [`SERVER_DIR`].
+#[cfg(unix)]
+pub(crate) fn remember_server_dir() {
+    SERVER_DIR.get_or_init(|| std::env::current_dir().ok());
+}
+
 /// What this process does at the guard, until it reaches it.
 static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
 /// Set while a child is bootstrapping: 0 = not bootstrapping, else 1 + the `StartMethod` index.
@@ -521,15 +531,17 @@ fn take_over(handover: Handover) -> ! {
     #[cfg(unix)]
     {
         let mut fds = fds;
+        // Close-on-exec, as every descriptor the crate owns: a `spawn` child inherited them
+        // across `exec`, so they are not; a forkserver's received them close-on-exec already.
+        if method == StartMethod::Spawn {
+            for fd in &fds {
+                let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(fd), true);
+            }
+        }
         // The last handed descriptor is the program's resource tracker (see `spawn/posix.rs`,
         // `forkserver.rs`); the others are the arguments'.
         if let Some(tracker) = fds.pop() {
-            let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&tracker), true);
             crate::resource_tracker::inherit(tracker);
-        }
-        for fd in &fds {
-            // Close-on-exec, as every descriptor the crate owns.
-            let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(fd), true);
         }
         wire::receive_fds(fds);
     }
@@ -545,8 +557,12 @@ fn take_over(handover: Handover) -> ! {
     context::set_child_default(preparation.method);
     // Entered only if it is not already the current one (a `spawn` child inherits it, and so
     // does a `forkserver` child whose parent has not moved since the server started): a
-    // `getcwd` costs a child less than a `chdir`'s path walk.
-    let here = std::env::current_dir().ok();
+    // `getcwd` costs a child less than a `chdir`'s path walk, and a forkserver child has not
+    // even that to do: it is in the server's, which the server learned once.
+    let here = match SERVER_DIR.get() {
+        Some(dir) if method == StartMethod::Forkserver => dir.clone(),
+        _ => std::env::current_dir().ok(),
+    };
     if let Some(dir) = preparation
         .dir
         .as_ref()

@@ -454,6 +454,7 @@ pub(crate) fn serve(control: OwnedFd) -> Handover {
     // here and inherited: the panic hook, and this thread's handle and thread-local destructor
     // list (each a heap write, so a copy-on-write fault, in every child).
     bootstrap::install_panic_hook();
+    bootstrap::remember_server_dir();
     let _ = std::thread::current();
     crate::wire::receive_fds(Vec::new());
     match serve_inner(control) {
