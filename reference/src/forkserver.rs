@@ -18,6 +18,12 @@
 //! the child's pid to the status socket, and later its exit code; the parent keeps the other end
 //! as the child's sentinel. When the parent ends, even by `SIGKILL`, its end of the control
 //! socket closes and the server exits at once: it never outlives the program that started it.
+//!
+//! The server forks each child one request ahead: a *spare* waits, already forked, for the next
+//! request, which the server passes on to it, and the server forks the next spare while that
+//! child runs (see `Spare`). So a `start` waits for a hand-over, not for a `fork` of the server.
+//! The spare is the only difference anyone can see: one idle process, the server's child, that is
+//! no `Process` and ends with the server.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -472,7 +478,18 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
 
     // Each running child's status socket, by pid.
     let mut children: HashMap<i32, OwnedFd> = HashMap::new();
+    // The next child, forked ahead of its request (see `Spare`).
+    let mut spare: Option<Spare> = None;
     loop {
+        if spare.is_none() {
+            match Spare::fork() {
+                Forked::Server(forked) => spare = forked,
+                Forked::Spare(requests) => {
+                    leave_server(control, exits, &mut children);
+                    return Ok(Spare::take_request(requests));
+                }
+            }
+        }
         let mut fds = [
             nix::poll::PollFd::new(control.as_fd(), nix::poll::PollFlags::POLLIN),
             nix::poll::PollFd::new(exits.fd(), nix::poll::PollFlags::POLLIN),
@@ -488,38 +505,49 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
         // that has already ended.
         if control_ready {
             let Some((prep, mut handed)) = recv_request(control.as_fd())? else {
-                // The parent is gone. Children already started run on, as CPython's do.
+                // The parent is gone. Children already started run on, as CPython's do; the
+                // spare, which is no one's child yet, ends with the server.
+                if let Some(spare) = spare.take() {
+                    spare.dismiss();
+                }
                 // SAFETY: ending the server is the intent; nothing is left to flush.
                 unsafe { libc::_exit(0) }
             };
             // A malformed request, with no status socket to answer on, is dropped.
-            if !handed.is_empty() {
-                let status = handed.remove(0);
-                // SAFETY: the server is single-threaded, so the child may run any code; what it
-                // does before returning is listed at the `Child` arm.
-                match unsafe { fork() } {
-                    Ok(ForkResult::Child) => {
-                        // Back to a plain process: SIGCHLD as before the server, and no
-                        // descriptor of the server's. Its stdin is the server's, already
-                        // `/dev/null` (see `spawn::spawn_program`), so it is not opened again.
-                        exits.leave();
-                        // The status socket is the server's: the child's exit code is reported
-                        // after the server has reaped it, so `join` returns once the child is
-                        // gone, descriptors and all, as in CPython.
-                        drop((control, status));
-                        children.clear(); // closes the other children's status sockets
-                        return Ok(Handover::forkserver(prep, handed));
+            if handed.is_empty() {
+                continue;
+            }
+            // The spare takes the request; if it is gone (killed), a child is forked for it.
+            if let Some(ready) = spare.take() {
+                let raw: Vec<RawFd> = handed.iter().map(AsRawFd::as_raw_fd).collect();
+                if send_request(ready.requests.as_fd(), &prep, &raw).is_ok() {
+                    let status = handed.swap_remove(0);
+                    let started = Status::Started(ready.pid.as_raw()).encode();
+                    if sys::write_all(status.as_fd(), &started).is_ok() {
+                        children.insert(ready.pid.as_raw(), status);
                     }
-                    Ok(ForkResult::Parent { child }) => {
-                        let started = Status::Started(child.as_raw()).encode();
-                        if sys::write_all(status.as_fd(), &started).is_ok() {
-                            children.insert(child.as_raw(), status);
-                        }
+                    continue;
+                }
+            }
+            let status = handed.remove(0);
+            // SAFETY: the server is single-threaded, so the child may run any code; what it
+            // does before returning is listed at the `Child` arm.
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    leave_server(control, exits, &mut children);
+                    // The status socket is the server's: see `Spare::fork`.
+                    drop(status);
+                    return Ok(Handover::forkserver(prep, handed));
+                }
+                Ok(ForkResult::Parent { child }) => {
+                    let started = Status::Started(child.as_raw()).encode();
+                    if sys::write_all(status.as_fd(), &started).is_ok() {
+                        children.insert(child.as_raw(), status);
                     }
-                    Err(errno) => {
-                        let failed = Status::ForkFailed(errno as i32).encode();
-                        let _ = sys::write_all(status.as_fd(), &failed);
-                    }
+                }
+                Err(errno) => {
+                    let failed = Status::ForkFailed(errno as i32).encode();
+                    let _ = sys::write_all(status.as_fd(), &failed);
                 }
             }
         }
@@ -530,6 +558,82 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
             reap(&mut children);
         }
     }
+}
+
+/// The next child, forked before anyone asked for it, and waiting for its request.
+///
+/// A start then costs the parent a hand-over, not a `fork`: the server passes the request on to
+/// the spare, which becomes the child at once, and forks the next spare while the child runs
+/// (on another core, where there is one). Nothing of the server's state changes between requests,
+/// so a child forked ahead is the same as one forked on demand; until its request it is no
+/// one's child (no `Process` has its pid), and it ends when the server does.
+struct Spare {
+    pid: Pid,
+    /// The server's end of the socket the request is passed on through.
+    requests: OwnedFd,
+}
+
+enum Forked {
+    /// In the server: the spare, or `None` if it could not be forked (children are then forked
+    /// on demand, and a failing `fork` is reported to the `start` that needed it).
+    Server(Option<Spare>),
+    /// In the spare: its end of the socket its request will come through.
+    Spare(OwnedFd),
+}
+
+impl Spare {
+    fn fork() -> Forked {
+        let Ok((requests, spare_end)) = sys::socketpair() else {
+            return Forked::Server(None);
+        };
+        // SAFETY: the server is single-threaded, so the child may run any code; what it does
+        // is `leave_server` and `take_request`.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => Forked::Spare(spare_end),
+            Ok(ForkResult::Parent { child }) => Forked::Server(Some(Spare {
+                pid: child,
+                requests,
+            })),
+            Err(_) => Forked::Server(None),
+        }
+    }
+
+    /// In the spare, once it has left the server: waits for its request and becomes that child.
+    fn take_request(requests: OwnedFd) -> Handover {
+        match recv_request(requests.as_fd()) {
+            Ok(Some((prep, mut handed))) if !handed.is_empty() => {
+                // The status socket is the server's: the child's exit code is reported after
+                // the server has reaped it, so `join` returns once the child is gone,
+                // descriptors and all, as in CPython.
+                drop(handed.remove(0));
+                Handover::forkserver(prep, handed)
+            }
+            // The server ended, or dismissed this spare: nothing ran here.
+            // SAFETY: ending this process at once is the intent.
+            _ => unsafe { libc::_exit(0) },
+        }
+    }
+
+    /// Ends the spare (it reads end-of-file and exits) and reaps it, so it never outlives the
+    /// server.
+    fn dismiss(self) {
+        drop(self.requests);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// In a child just forked from the server: back to a plain process. `SIGCHLD` as before the
+/// server, and no descriptor of the server's: its control socket and the other children's
+/// status sockets are closed. Its stdin is the server's, already `/dev/null` (see
+/// `spawn::spawn_program`), so it is not opened again.
+fn leave_server(
+    control: OwnedFd,
+    exits: child_exits::ChildExits,
+    children: &mut HashMap<i32, OwnedFd>,
+) {
+    exits.leave();
+    drop(control);
+    children.clear();
 }
 
 /// Reports every ended child's exit code on its status socket.
