@@ -102,7 +102,7 @@ pub struct RunResult {
     pub expected: Option<Expected>,
     /// What the program did (exit status and normalized trace), when it ended by itself.
     pub actual: Option<Expected>,
-    /// Which implementation the run's processes reported (`main multiprocessing, 1 child
+    /// Which implementation the run's processes reported (`main multiprocessing, children
     /// multiprocessing`), when they proved it (see [`Adapter::check_identity`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,

@@ -161,7 +161,7 @@ fn identity_defaults() {
 }
 
 #[rstest]
-#[case::main_and_children("main m\nchild m.context 12\nchild m\n", Ok("main m, 2 children m"))]
+#[case::main_and_children("main m\nchild m.context 12\nchild m\n", Ok("main m, children m"))]
 #[case::inside_the_package("main m.context\n", Ok("main m"))]
 #[case::not_a_prefix("main mx\n", Err("but main process reported `mx`"))]
 #[case::wrong_child(
