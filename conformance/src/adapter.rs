@@ -696,7 +696,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// absolute path or a bare name (looked up on `PATH`) as it is.
 fn resolve(dir: &Path, p: &Path) -> PathBuf {
     if p.is_relative() && p.components().count() > 1 || p.starts_with(".") {
-        dir.join(p)
+        dir.join(p.strip_prefix(".").unwrap_or(p))
     } else {
         p.to_path_buf()
     }
