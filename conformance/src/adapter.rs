@@ -34,6 +34,7 @@
 //! assert_eq!(argv, ["/opt/mine/run", "exit-code", "--method=spawn"]);
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -102,13 +103,50 @@ pub struct Adapter {
     /// The manifest's directory (what `{manifest_dir}` stands for); the current directory for
     /// built-in adapters.
     pub manifest_dir: PathBuf,
+    /// The drop-in replacement of Python's `multiprocessing` that the scenario programs' own
+    /// `import multiprocessing` resolves to (the manifest's `module`), or `None` for the
+    /// standard library's.
+    pub module: Option<String>,
+    /// What every process of a run must report as its identity (see [`IDENTITY_FILE_VAR`]):
+    /// the manifest's `identity`, else its `module`, else `multiprocessing` for a Python
+    /// command; `reference` for the reference.
+    pub identity: String,
+    /// Whether the runner loads its Python shim (drop-in imports and identity reports) into
+    /// every process of a run: for a command run by `{python}` or a manifest with `module`.
+    pub python_shim: bool,
+    /// Environment variables set for the program (the manifest's `env` table, placeholders
+    /// not yet expanded).
+    pub env: BTreeMap<String, String>,
     /// Known deviations.
     pub deviations: Vec<Deviation>,
 }
 
+/// The environment variable that names the file each process of a run appends its identity
+/// report to: one line `main <identity>` from the program the runner started, one line
+/// `child <identity>` from any process it starts (optional; further words on a line are
+/// ignored). The runner requires a `main` line, and every line's identity to be the adapter's
+/// [`Adapter::identity`] (or a dotted name inside it: `mypkg.context` is inside `mypkg`).
+pub const IDENTITY_FILE_VAR: &str = "CONFORMANCE_IDENTITY_FILE";
+
+/// The Python shim, written by the runner as `sitecustomize.py` into a directory it puts first
+/// on `PYTHONPATH` (see the file for what it does).
+pub const PYTHON_SHIM: &str = include_str!("../python/sitecustomize.py");
+
 /// Why an adapter could not be loaded or built.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
+    /// There is no file at the manifest's path.
+    #[error(
+        "{path}: there is no adapter manifest at this path (relative paths start from the \
+         current directory, {cwd}): give the path of an existing manifest, or a built-in \
+         implementation (reference, cpython, pypy)"
+    )]
+    Missing {
+        /// The manifest.
+        path: PathBuf,
+        /// The directory a relative path started from.
+        cwd: String,
+    },
     /// The manifest could not be read.
     #[error("{path}: cannot read the adapter manifest: {source}")]
     Io {
@@ -172,31 +210,55 @@ struct RawManifest {
     #[serde(default)]
     python: Option<PathBuf>,
     #[serde(default)]
+    module: Option<String>,
+    #[serde(default)]
+    identity: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
     deviation: Vec<Deviation>,
 }
 
 impl Adapter {
-    /// Read an adapter manifest.
+    /// Read an adapter manifest. `{manifest_dir}`, a relative `python` and a relative program
+    /// (the first command word, when it names a path such as `bin/run`) are resolved against the
+    /// manifest's directory, made absolute, so a manifest given by a relative path works from
+    /// any directory.
+    ///
+    /// ```
+    /// let e = conformance::Adapter::load("no/such/impl.toml").unwrap_err();
+    /// assert!(e.to_string().contains("there is no adapter manifest"));
+    /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Adapter, AdapterError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| AdapterError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut a = Adapter::parse(&text, path)?;
-        if let Some(dir) = path.parent() {
-            a.manifest_dir = if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                AdapterError::Missing {
+                    path: path.to_path_buf(),
+                    cwd: absolute(Path::new(".")).display().to_string(),
+                }
             } else {
-                dir.to_path_buf()
-            };
-        }
-        Ok(a)
+                AdapterError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Adapter::parse_in(&text, path, &absolute(dir))
     }
 
-    /// Parse manifest text; `origin` names it in errors.
+    /// Parse manifest text; `origin` names it in errors. Relative paths in it are resolved
+    /// against the current directory (see [`Adapter::load`]).
     pub fn parse(text: &str, origin: impl AsRef<Path>) -> Result<Adapter, AdapterError> {
-        let path = origin.as_ref().to_path_buf();
+        Adapter::parse_in(text, origin.as_ref(), &absolute(Path::new(".")))
+    }
+
+    fn parse_in(text: &str, origin: &Path, manifest_dir: &Path) -> Result<Adapter, AdapterError> {
+        let path = origin.to_path_buf();
         let bad = |message: String| AdapterError::Manifest {
             path: path.clone(),
             message,
@@ -250,6 +312,55 @@ impl Adapter {
                 )));
             }
         }
+        if let Some(module) = &raw.module {
+            if !is_dotted_name(module) {
+                return Err(bad(format!(
+                    "`module` = {module:?} is not a Python module name: write the name the \
+                     replacement is imported by, e.g. `module = \"multiprocess\"`"
+                )));
+            }
+        }
+        for (key, value) in &raw.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(bad(format!(
+                    "`env` key {key:?} is not an environment variable name"
+                )));
+            }
+            if key.starts_with("CONFORMANCE_") {
+                return Err(bad(format!(
+                    "`env` key `{key}`: the runner sets the CONFORMANCE_ variables itself; \
+                     use `module` and `identity`"
+                )));
+            }
+            expand(value, &|_| Some(String::new())).map_err(|message| {
+                AdapterError::Placeholder {
+                    path: path.clone(),
+                    word: format!("env.{key} = {value}"),
+                    message,
+                }
+            })?;
+        }
+        let python_shim = raw.module.is_some() || raw.command[0] == "{python}";
+        let identity = match (&raw.identity, &raw.module) {
+            (Some(identity), _) => identity.clone(),
+            (None, Some(module)) => module.clone(),
+            (None, None) if python_shim => "multiprocessing".to_string(),
+            (None, None) => {
+                return Err(bad(
+                    "`identity` is missing: a program not run by `{python}` must prove which \
+                     implementation ran. Declare `identity = \"<your implementation>\"` and make \
+                     the program append the line `main <your implementation>` to the file named \
+                     by $CONFORMANCE_IDENTITY_FILE (README.md, \"Testing another \
+                     implementation\")"
+                        .into(),
+                ))
+            }
+        };
+        if identity.is_empty() || identity.chars().any(char::is_whitespace) {
+            return Err(bad(format!(
+                "`identity` = {identity:?} must be one word: the name each process reports"
+            )));
+        }
         Ok(Adapter {
             name: raw.name,
             command: raw.command,
@@ -257,8 +368,15 @@ impl Adapter {
             profile,
             version: raw.version,
             executable: None,
-            python: raw.python.unwrap_or_else(|| PathBuf::from("python3")),
-            manifest_dir: PathBuf::from("."),
+            python: raw
+                .python
+                .map(|p| resolve(manifest_dir, &p))
+                .unwrap_or_else(|| PathBuf::from("python3")),
+            manifest_dir: manifest_dir.to_path_buf(),
+            module: raw.module,
+            identity,
+            python_shim,
+            env: raw.env,
             deviations: raw.deviation,
         })
     }
@@ -286,7 +404,11 @@ impl Adapter {
                 .parse()
                 .expect("REFERENCE_PROFILE is a dotted version"),
             python: PathBuf::from("python3"),
-            manifest_dir: PathBuf::from("."),
+            manifest_dir: absolute(Path::new(".")),
+            module: None,
+            identity: "reference".into(),
+            python_shim: false,
+            env: BTreeMap::new(),
             deviations: Vec::new(),
         }
     }
@@ -325,7 +447,11 @@ impl Adapter {
             methods: StartMethod::ALL.to_vec(),
             profile: probed.language,
             python: python.to_path_buf(),
-            manifest_dir: PathBuf::from("."),
+            manifest_dir: absolute(Path::new(".")),
+            module: None,
+            identity: "multiprocessing".into(),
+            python_shim: true,
+            env: BTreeMap::new(),
             deviations: Vec::new(),
         })
     }
@@ -349,12 +475,177 @@ impl Adapter {
     }
 
     /// The argv to run scenario `id` with `method`, `scenarios` being the scenarios directory.
+    /// A relative program path (`bin/run`, `./run.sh`) is resolved against the manifest's
+    /// directory; a bare name (`python3`) is looked up on `PATH`.
     pub fn argv(
         &self,
         id: &str,
         method: StartMethod,
         scenarios: &Path,
     ) -> Result<Vec<String>, AdapterError> {
+        let mut argv = self
+            .command
+            .iter()
+            .map(|w| self.expand_word(w, w, id, method, scenarios))
+            .collect::<Result<Vec<String>, AdapterError>>()?;
+        if let Some(program) = argv.first_mut() {
+            *program = resolve(&self.manifest_dir, Path::new(program.as_str()))
+                .to_string_lossy()
+                .into_owned();
+        }
+        Ok(argv)
+    }
+
+    /// The environment variables the runner sets for a run of scenario `id` with `method`,
+    /// besides those it inherits: the manifest's `env` (placeholders expanded),
+    /// [`IDENTITY_FILE_VAR`] naming `identity_file`, and for a Python adapter the shim's
+    /// variables, with `shim_dir` (where the runner wrote [`PYTHON_SHIM`] as
+    /// `sitecustomize.py`) first on `PYTHONPATH`.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use conformance::{Adapter, StartMethod};
+    /// let a = Adapter::parse(
+    ///     "name = \"mine\"\ncommand = [\"{python}\", \"{scenarios}/python/{id_underscore}.py\"]\n\
+    ///      profile = \"3.12\"\nmodule = \"mine\"\nenv = { PYTHONPATH = \"/opt/mine\" }\n",
+    ///     "mine.toml",
+    /// )
+    /// .unwrap();
+    /// let env = a
+    ///     .environment("exit-code", StartMethod::Spawn, Path::new("/s"), Path::new("/t/id"), Path::new("/t"))
+    ///     .unwrap();
+    /// let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    /// assert_eq!(get("PYTHONPATH"), Some("/t:/opt/mine"));
+    /// assert_eq!(get("CONFORMANCE_MODULE"), Some("mine"));
+    /// assert_eq!(get("CONFORMANCE_IDENTITY_FILE"), Some("/t/id"));
+    /// ```
+    pub fn environment(
+        &self,
+        id: &str,
+        method: StartMethod,
+        scenarios: &Path,
+        identity_file: &Path,
+        shim_dir: &Path,
+    ) -> Result<Vec<(String, String)>, AdapterError> {
+        let mut env = Vec::new();
+        for (key, value) in &self.env {
+            let word = format!("env.{key} = {value}");
+            env.push((
+                key.clone(),
+                self.expand_word(value, &word, id, method, scenarios)?,
+            ));
+        }
+        env.push((
+            IDENTITY_FILE_VAR.to_string(),
+            identity_file.to_string_lossy().into_owned(),
+        ));
+        if self.python_shim {
+            let inherited = match env.iter().position(|(k, _)| k == "PYTHONPATH") {
+                Some(i) => Some(env.remove(i).1),
+                None => std::env::var("PYTHONPATH").ok(),
+            };
+            let mut path = shim_dir.to_string_lossy().into_owned();
+            if let Some(rest) = inherited.filter(|p| !p.is_empty()) {
+                path.push(':');
+                path.push_str(&rest);
+            }
+            env.push(("PYTHONPATH".into(), path));
+            env.push((
+                "CONFORMANCE_MODULE".into(),
+                self.module
+                    .clone()
+                    .unwrap_or_else(|| "multiprocessing".into()),
+            ));
+            env.push((
+                "CONFORMANCE_SCOPE".into(),
+                scenarios.join("python").to_string_lossy().into_owned(),
+            ));
+            // Set by the shim in the first Python process of the run; never inherited.
+            env.push(("CONFORMANCE_MAIN_PID".into(), String::new()));
+        }
+        Ok(env)
+    }
+
+    /// Check a run's identity report (the text of the file named by [`IDENTITY_FILE_VAR`],
+    /// `None` when the file was never written): a summary such as `main mine, 2 children
+    /// mine`, or why it does not prove that this implementation ran.
+    ///
+    /// ```
+    /// let a = conformance::Adapter::reference("/bin/scenarios");
+    /// assert_eq!(a.check_identity(Some("main reference\nchild reference 42\n")).unwrap(),
+    ///            "main reference, 1 child reference");
+    /// assert!(a.check_identity(Some("main multiprocessing\n")).is_err());
+    /// assert!(a.check_identity(None).is_err());
+    /// ```
+    pub fn check_identity(&self, report: Option<&str>) -> Result<String, String> {
+        let how = if self.python_shim {
+            "the runner's Python shim reports it from every process that imports \
+             `multiprocessing` in the scenario program; was it loaded? (PYTHONPATH is ignored \
+             under `python -I` or `-E`, and `-S` skips `sitecustomize`)"
+        } else {
+            "the program must append the line `main <identity>` to the file named by \
+             $CONFORMANCE_IDENTITY_FILE (README.md, \"Testing another implementation\")"
+        };
+        let mut main = 0;
+        let mut children = 0;
+        let mut wrong = Vec::new();
+        for line in report.unwrap_or("").lines() {
+            let mut words = line.split_whitespace();
+            let (role, who) = match (words.next(), words.next()) {
+                (None, _) => continue,
+                (Some(role), Some(who)) if role == "main" || role == "child" => (role, who),
+                _ => {
+                    wrong.push(format!(
+                        "unreadable line {line:?} (want `main|child <identity>`)"
+                    ));
+                    continue;
+                }
+            };
+            if role == "main" {
+                main += 1;
+            } else {
+                children += 1;
+            }
+            let inside = who == self.identity
+                || who
+                    .strip_prefix(self.identity.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'));
+            if !inside {
+                wrong.push(format!("{role} process reported `{who}`"));
+            }
+        }
+        let declared = format!("{} declares identity `{}`", self.name, self.identity);
+        if !wrong.is_empty() {
+            wrong.dedup();
+            return Err(format!(
+                "the run does not prove that {} ran: {declared}, but {}",
+                self.name,
+                wrong.join("; ")
+            ));
+        }
+        if main == 0 {
+            return Err(format!(
+                "the run does not prove that {} ran: {declared}, and no main process reported \
+                 one: {how}",
+                self.name
+            ));
+        }
+        let mut summary = format!("main {}", self.identity);
+        if children > 0 {
+            let s = if children == 1 { "child" } else { "children" };
+            summary.push_str(&format!(", {children} {s} {}", self.identity));
+        }
+        Ok(summary)
+    }
+
+    fn expand_word(
+        &self,
+        w: &str,
+        shown: &str,
+        id: &str,
+        method: StartMethod,
+        scenarios: &Path,
+    ) -> Result<String, AdapterError> {
         let lookup = |name: &str| -> Option<String> {
             Some(match name {
                 "id" => id.to_string(),
@@ -366,17 +657,37 @@ impl Adapter {
                 _ => return None,
             })
         };
-        self.command
-            .iter()
-            .map(|w| {
-                expand(w, &lookup).map_err(|message| AdapterError::Placeholder {
-                    path: PathBuf::from(&self.name),
-                    word: w.clone(),
-                    message,
-                })
-            })
-            .collect()
+        expand(w, &lookup).map_err(|message| AdapterError::Placeholder {
+            path: PathBuf::from(&self.name),
+            word: shown.to_string(),
+            message,
+        })
     }
+}
+
+/// `p` made absolute, or as it is when that fails.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A relative path with a directory part (`bin/run`, `./run.sh`) resolved against `dir`; an
+/// absolute path or a bare name (looked up on `PATH`) as it is.
+fn resolve(dir: &Path, p: &Path) -> PathBuf {
+    if p.is_relative() && p.components().count() > 1 || p.starts_with(".") {
+        dir.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// Whether `s` is a dotted Python module name (`multiprocess`, `my_pkg.mp`).
+fn is_dotted_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && chars.all(|c| c.is_alphanumeric() || c == '_')
+        })
 }
 
 /// Double the braces of a literal so it survives placeholder expansion.

@@ -102,6 +102,10 @@ pub struct RunResult {
     pub expected: Option<Expected>,
     /// What the program did (exit status and normalized trace), when it ended by itself.
     pub actual: Option<Expected>,
+    /// Which implementation the run's processes reported (`main multiprocessing, 1 child
+    /// multiprocessing`), when they proved it (see [`Adapter::check_identity`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     /// Why, for anything but `pass`: the skip reason, or the differences with both normalized
     /// traces, and the end of stderr.
     pub message: String,
@@ -207,6 +211,7 @@ impl Runner {
             seconds: 0.0,
             expected: None,
             actual: None,
+            identity: None,
             message: String::new(),
         };
         if let Some(reason) = skip_reason(adapter, scenario, method) {
@@ -222,8 +227,18 @@ impl Runner {
             }
         };
         let timeout = scenario.timeout * self.options.timeout_factor.max(1);
+        // The identity report (and the Python shim) live outside the program's working
+        // directory, which stays empty.
+        let identity = match Identity::prepare(self, adapter, &scenario.id, method) {
+            Ok(identity) => identity,
+            Err(message) => {
+                result.outcome = Outcome::Error;
+                result.message = message;
+                return result;
+            }
+        };
         let started = Instant::now();
-        let exec = execute(&argv, timeout, &self.options);
+        let exec = execute(&argv, &identity.env, timeout, &self.options);
         result.seconds = started.elapsed().as_secs_f64();
         let exec = match exec {
             Ok(exec) => exec,
@@ -233,6 +248,7 @@ impl Runner {
                 return result;
             }
         };
+        let timed_out = exec.status.is_none();
         judge(
             &mut result,
             self,
@@ -243,7 +259,63 @@ impl Runner {
             timeout,
             exec,
         );
+        identity.judge(&mut result, adapter, timed_out);
         result
+    }
+}
+
+/// A run's identity report: where the program writes it, and the environment that says so.
+struct Identity {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Identity {
+    fn prepare(
+        runner: &Runner,
+        adapter: &Adapter,
+        id: &str,
+        method: StartMethod,
+    ) -> Result<Identity, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("conformance-identity-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        if adapter.python_shim {
+            std::fs::write(
+                dir.path().join("sitecustomize.py"),
+                crate::adapter::PYTHON_SHIM,
+            )
+            .map_err(|e| format!("cannot write the Python shim: {e}"))?;
+        }
+        let env = adapter
+            .environment(
+                id,
+                method,
+                &runner.scenarios_dir,
+                &dir.path().join("identity"),
+                dir.path(),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(Identity { dir, env })
+    }
+
+    /// A run that does not prove which implementation ran is an `error`, whatever else it
+    /// did; a run that timed out before reporting keeps its `timeout`.
+    fn judge(&self, result: &mut RunResult, adapter: &Adapter, timed_out: bool) {
+        let report = std::fs::read_to_string(self.dir.path().join("identity")).ok();
+        match adapter.check_identity(report.as_deref()) {
+            Ok(summary) => result.identity = Some(summary),
+            Err(_) if timed_out && report.is_none() => {}
+            Err(why) => {
+                result.outcome = Outcome::Error;
+                result.message = if result.message.is_empty() {
+                    why
+                } else {
+                    format!("{why}\n{}", result.message)
+                };
+            }
+        }
     }
 }
 
@@ -352,7 +424,12 @@ impl Capture {
     }
 }
 
-fn execute(argv: &[String], timeout: Duration, options: &RunOptions) -> Result<Execution, String> {
+fn execute(
+    argv: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+    options: &RunOptions,
+) -> Result<Execution, String> {
     let Some((program, args)) = argv.split_first() else {
         return Err("the adapter's command is empty".into());
     };
@@ -370,7 +447,8 @@ fn execute(argv: &[String], timeout: Duration, options: &RunOptions) -> Result<E
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)));
     // SAFETY: setsid and sigaction are async-signal-safe and touch no memory of the parent;
     // they are all the closure does between fork and exec.
     unsafe {

@@ -535,6 +535,7 @@ impl Suite {
                     seconds: 0.0,
                     expected: None,
                     actual: None,
+                    identity: None,
                     message: "the run did not report (its worker thread panicked)".into(),
                 })
             })

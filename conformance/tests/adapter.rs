@@ -80,12 +80,112 @@ fn manifest_dir_is_the_manifest_s_directory() {
     let path = dir.path().join("impl.toml");
     std::fs::write(
         &path,
-        "name = \"x\"\ncommand = [\"{manifest_dir}/run.sh\", \"{id}\", \"{method}\"]\nprofile = \"3.14\"\n",
+        "name = \"x\"\ncommand = [\"{manifest_dir}/run.sh\", \"{id}\", \"{method}\"]\nprofile = \"3.14\"\nidentity = \"x\"\n",
     )
     .unwrap();
     let a = Adapter::load(&path).unwrap();
     let argv = a.argv("a", Forkserver, Path::new("/s")).unwrap();
     assert_eq!(argv[0], format!("{}/run.sh", dir.path().display()));
+}
+
+#[test]
+fn relative_paths_are_resolved_against_the_manifest_s_directory() {
+    // A manifest given by a relative path (tests run in the crate's directory).
+    let a = Adapter::load("tests/fixtures/dropin/mp_reexport.toml").unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dropin");
+    assert_eq!(a.manifest_dir, dir);
+    let dir = dir.display();
+    let text = "name = \"x\"\ncommand = [\"bin/run\", \"{manifest_dir}\", \"{python}\"]\n\
+                profile = \"3.14\"\nidentity = \"x\"\npython = \"./venv/bin/python\"\n\
+                env = { LD_LIBRARY_PATH = \"{manifest_dir}/lib\", PLAIN = \"v\" }\n";
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("m.toml"), text).unwrap();
+    let a = Adapter::load(t.path().join("m.toml")).unwrap();
+    let d = t.path().display();
+    assert_eq!(
+        a.argv("s", Fork, Path::new("/s")).unwrap(),
+        [
+            format!("{d}/bin/run"),
+            format!("{d}"),
+            format!("{d}/./venv/bin/python")
+        ]
+    );
+    let env = a
+        .environment(
+            "s",
+            Fork,
+            Path::new("/s"),
+            Path::new("/t/id"),
+            Path::new("/t"),
+        )
+        .unwrap();
+    assert_eq!(
+        env,
+        [
+            ("LD_LIBRARY_PATH".to_string(), format!("{d}/lib")),
+            ("PLAIN".into(), "v".into()),
+            ("CONFORMANCE_IDENTITY_FILE".into(), "/t/id".into()),
+        ]
+    );
+    // A bare program name is looked up on PATH, as `python3` is.
+    let a = Adapter::parse(
+        "name = \"x\"\ncommand = [\"sh\"]\nprofile = \"3.14\"\nidentity = \"x\"\n",
+        "x.toml",
+    )
+    .unwrap();
+    assert_eq!(a.argv("s", Fork, Path::new("/s")).unwrap(), ["sh"]);
+    let _ = dir;
+}
+
+#[test]
+fn identity_defaults() {
+    let parse = |extra: &str| {
+        Adapter::parse(
+            &format!("name = \"x\"\ncommand = [\"{{python}}\"]\nprofile = \"3.14\"\n{extra}"),
+            "x.toml",
+        )
+        .unwrap()
+    };
+    let stdlib = parse("");
+    assert_eq!(
+        (stdlib.identity.as_str(), stdlib.python_shim),
+        ("multiprocessing", true)
+    );
+    let dropin = parse("module = \"multiprocess\"\n");
+    assert_eq!(dropin.identity, "multiprocess");
+    assert_eq!(dropin.module.as_deref(), Some("multiprocess"));
+    let own = parse("module = \"wrapper\"\nidentity = \"multiprocessing\"\n");
+    assert_eq!(own.identity, "multiprocessing");
+    let r = Adapter::reference("/bin/scenarios");
+    assert_eq!((r.identity.as_str(), r.python_shim), ("reference", false));
+}
+
+#[rstest]
+#[case::main_and_children("main m\nchild m.context 12\nchild m\n", Ok("main m, 2 children m"))]
+#[case::inside_the_package("main m.context\n", Ok("main m"))]
+#[case::not_a_prefix("main mx\n", Err("but main process reported `mx`"))]
+#[case::wrong_child(
+    "main m\nchild multiprocessing.context 7\n",
+    Err("but child process reported `multiprocessing.context`")
+)]
+#[case::no_main("child m\n", Err("and no main process reported one"))]
+#[case::nothing("", Err("and no main process reported one"))]
+#[case::garbage("main\n", Err("unreadable line \"main\""))]
+fn identity_reports(#[case] report: &str, #[case] want: Result<&str, &str>) {
+    let a = Adapter::parse(
+        "name = \"x\"\ncommand = [\"run\"]\nprofile = \"3.14\"\nidentity = \"m\"\n",
+        "x.toml",
+    )
+    .unwrap();
+    match (a.check_identity(Some(report)), want) {
+        (Ok(got), Ok(want)) => assert_eq!(got, want),
+        (Err(got), Err(want)) => assert!(
+            got.starts_with("the run does not prove that x ran: x declares identity `m`")
+                && got.contains(want),
+            "{got}"
+        ),
+        (got, want) => panic!("{got:?}, want {want:?}"),
+    }
 }
 
 #[rstest]
@@ -126,6 +226,26 @@ fn manifest_dir_is_the_manifest_s_directory() {
     "name = \"x\"\ncommand = [\"a\"]\nprofile = \"3.14\"\n[[deviation]]\nscenario = \"s\"\nreason = \"r\"\nclause = \"A-1\"\nissue = 3\n",
     "unknown field `issue`"
 )]
+#[case::no_identity(
+    "name = \"x\"\ncommand = [\"/opt/mine/run\"]\nprofile = \"3.14\"\n",
+    "x.toml: invalid adapter manifest: `identity` is missing: a program not run by `{python}` must prove which implementation ran. Declare `identity = \"<your implementation>\"`"
+)]
+#[case::bad_module(
+    "name = \"x\"\ncommand = [\"{python}\"]\nprofile = \"3.14\"\nmodule = \"my-mp\"\n",
+    "`module` = \"my-mp\" is not a Python module name"
+)]
+#[case::two_word_identity(
+    "name = \"x\"\ncommand = [\"run\"]\nprofile = \"3.14\"\nidentity = \"my mp\"\n",
+    "`identity` = \"my mp\" must be one word"
+)]
+#[case::runner_variable(
+    "name = \"x\"\ncommand = [\"{python}\"]\nprofile = \"3.14\"\nenv = { CONFORMANCE_MODULE = \"m\" }\n",
+    "`env` key `CONFORMANCE_MODULE`: the runner sets the CONFORMANCE_ variables itself"
+)]
+#[case::env_placeholder(
+    "name = \"x\"\ncommand = [\"{python}\"]\nprofile = \"3.14\"\nenv = { A = \"{dir}\" }\n",
+    "x.toml: command word `env.A = {dir}`: unknown placeholder `{dir}`"
+)]
 fn manifest_errors(#[case] text: &str, #[case] message: &str) {
     let e = Adapter::parse(text, "x.toml").unwrap_err();
     let shown = e.to_string();
@@ -139,10 +259,11 @@ fn manifest_errors(#[case] text: &str, #[case] message: &str) {
 #[test]
 fn a_missing_manifest_names_it() {
     let e = Adapter::load("/nonexistent/impl.toml").unwrap_err();
-    assert!(matches!(e, AdapterError::Io { .. }));
-    assert!(e
-        .to_string()
-        .starts_with("/nonexistent/impl.toml: cannot read"));
+    assert!(matches!(e, AdapterError::Missing { .. }));
+    assert!(e.to_string().starts_with(
+        "/nonexistent/impl.toml: there is no adapter manifest at this path (relative paths \
+         start from the current directory, "
+    ));
 }
 
 #[test]
@@ -255,7 +376,7 @@ clause = "SER-5"
 
 fn adapter(name: &str, profile: &str) -> Adapter {
     Adapter::parse(
-        &format!("name = \"{name}\"\ncommand = [\"x\"]\nprofile = \"{profile}\""),
+        &format!("name = \"{name}\"\ncommand = [\"x\"]\nprofile = \"{profile}\"\nidentity = \"x\""),
         "m.toml",
     )
     .unwrap()

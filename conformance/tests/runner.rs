@@ -257,7 +257,11 @@ fn a_variant_is_expected_of_the_versions_it_names_and_the_main_outcome_of_the_ot
     let (sh, expected) = (dir.path().join("sh"), dir.path().join("expected"));
     std::fs::create_dir_all(&sh).unwrap();
     std::fs::create_dir_all(&expected).unwrap();
-    std::fs::write(sh.join("changed.sh"), "echo new behaviour\n").unwrap();
+    std::fs::write(
+        sh.join("changed.sh"),
+        "echo main fixture-sh >> \"$CONFORMANCE_IDENTITY_FILE\"\necho new behaviour\n",
+    )
+    .unwrap();
     let snap = |line: &str| format!("---\nsource: t\nexpression: x\n---\nexit: 0\n---\n{line}\n");
     std::fs::write(expected.join("changed.snap"), snap("new behaviour")).unwrap();
     std::fs::write(expected.join("changed+old.snap"), snap("old behaviour")).unwrap();
@@ -288,4 +292,24 @@ fn a_variant_is_expected_of_the_versions_it_names_and_the_main_outcome_of_the_ot
             assert!(r.message.contains("old behaviour"), "{}", r.message);
         }
     }
+}
+
+#[test]
+fn a_program_that_does_not_report_its_identity_is_an_error() {
+    let _g = serial();
+    let mut a = common::adapter();
+    a.identity = "another".into();
+    let r = run_with(&a, "good", Fork);
+    assert_eq!(r.outcome, Outcome::Error, "{}", r.message);
+    assert!(
+        r.message.starts_with(
+            "the run does not prove that fixture-sh ran: fixture-sh declares identity \
+             `another`, but main process reported `fixture-sh`"
+        ),
+        "{}",
+        r.message
+    );
+    let r = run("good", Fork);
+    assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+    assert_eq!(r.identity.as_deref(), Some("main fixture-sh"));
 }

@@ -13,6 +13,7 @@ mod trace;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    report_identity();
     let mut args = std::env::args().skip(1);
     let (Some(id), Some(method)) = (args.next(), args.next()) else {
         eprintln!("usage: scenarios <scenario-id> <fork|spawn|forkserver>");
@@ -33,5 +34,29 @@ fn main() -> ExitCode {
             eprintln!("scenarios: no scenario '{id}' in the Rust programs");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The identity report the conformance runner asks every process of a run for (README.md,
+/// "Testing another implementation"): `main reference` from the program it started, `child
+/// reference` from the children that run `main` again (spawn, forkserver).
+fn report_identity() {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("CONFORMANCE_IDENTITY_FILE") else {
+        return;
+    };
+    let role = if multiprocessing::parent_process().is_some() {
+        "child"
+    } else {
+        "main"
+    };
+    // One write of one short line to a file opened for appending: lines of concurrent
+    // processes do not mix. A failure shows as a missing report, which the runner explains.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        let _ = f.write_all(format!("{role} reference {}\n", std::process::id()).as_bytes());
     }
 }
