@@ -8,6 +8,7 @@ mod contexts;
 mod ipc;
 mod pool;
 mod process_model;
+mod reaping;
 mod trace;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         .chain(ipc::SCENARIOS)
         .chain(contexts::SCENARIOS)
         .chain(pool::SCENARIOS)
+        .chain(reaping::SCENARIOS)
         .find(|(name, _)| *name == id)
     {
         Some((_, scenario)) => {
