@@ -9,6 +9,7 @@ mod ipc;
 mod pool;
 mod process_model;
 mod reaping;
+mod timeouts;
 mod trace;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         .chain(contexts::SCENARIOS)
         .chain(pool::SCENARIOS)
         .chain(reaping::SCENARIOS)
+        .chain(timeouts::SCENARIOS)
         .find(|(name, _)| *name == id)
     {
         Some((_, scenario)) => {

@@ -449,8 +449,9 @@ pub fn run(args: MutantsArgs) -> Result<ExitCode, Failure> {
     let plan = suite
         .plan(&controls, &Selection::scenarios(union))
         .map_err(|e| Failure::Setup(e.to_string()))?;
-    let bad: Vec<String> = run_all(&suite, &plan, jobs)
-        .into_iter()
+    let control_runs = run_all(&suite, &plan, jobs);
+    let bad: Vec<String> = control_runs
+        .iter()
         .filter(|r| !r.outcome.is_ok())
         .map(|r| {
             format!(
@@ -472,6 +473,10 @@ pub fn run(args: MutantsArgs) -> Result<ExitCode, Failure> {
             bad.join("\n")
         )));
     }
+    say(&format!(
+        "the control passes its {} runs; now the mutants\n",
+        control_runs.len()
+    ));
 
     // Then every mutant on its scenarios, all runs in one pool.
     let mut plan = Vec::new();
