@@ -8,6 +8,8 @@ mod contexts;
 mod ipc;
 mod pool;
 mod process_model;
+mod reaping;
+mod timeouts;
 mod trace;
 
 use std::process::ExitCode;
@@ -24,6 +26,8 @@ fn main() -> ExitCode {
         .chain(ipc::SCENARIOS)
         .chain(contexts::SCENARIOS)
         .chain(pool::SCENARIOS)
+        .chain(reaping::SCENARIOS)
+        .chain(timeouts::SCENARIOS)
         .find(|(name, _)| *name == id)
     {
         Some((_, scenario)) => {

@@ -8,12 +8,15 @@
 //! * `cross-check`: type-check the macOS and Windows code paths from this machine.
 //! * `stress`: kill soaks of the reference's queue, with counts of what went wrong.
 //! * `fuzz`: the reference's fuzz targets on random inputs, for a given time each.
+//! * `mutants`: the suite's power: broken variants of CPython's `multiprocessing`, each of which
+//!   some scenario must catch.
 
 mod bench;
 mod cross_check;
 mod fuzz;
 mod html;
 mod matrix;
+mod mutants;
 mod progress;
 mod report;
 mod results;
@@ -98,6 +101,10 @@ enum Task {
     /// Run the reference's fuzz targets (frames, wire decoding, preparation data, the queue's
     /// ring, connections) on random inputs for N seconds each, in a release build.
     Fuzz(fuzz::FuzzArgs),
+    /// The suite's power: run deliberately broken variants of CPython's multiprocessing (each
+    /// a one-patch drop-in replacement, conformance/mutants) against the scenarios of the
+    /// clauses that should catch them; `N of M mutants killed`. Exit status 1 when one survives.
+    Mutants(mutants::MutantsArgs),
 }
 
 #[derive(Subcommand)]
@@ -181,6 +188,7 @@ fn main() -> ExitCode {
         Task::CrossCheck(args) => cross_check::run(args).map_err(Failure::from),
         Task::Stress(args) => stress::run(args).map_err(Failure::from),
         Task::Fuzz(args) => fuzz::run(args).map_err(Failure::from),
+        Task::Mutants(args) => mutants::run(args),
     };
     match result {
         Ok(code) => code,

@@ -100,7 +100,7 @@ fn build_reference() -> Result<PathBuf, String> {
 }
 
 /// The interpreter a `--python` names, or a usage error.
-fn interpreter(path: &Path) -> Result<PathBuf, Failure> {
+pub fn interpreter(path: &Path) -> Result<PathBuf, Failure> {
     if path.components().count() == 1 {
         on_path(&path.to_string_lossy()).ok_or_else(|| {
             Failure::Usage(format!(
