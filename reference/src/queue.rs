@@ -321,8 +321,10 @@ impl Segment {
             }
         }
         if rc == libc::EBUSY {
+            // Asleep at most 100 ms at a time: a robust mutex can lose its wake-up when
+            // processes are killed around it (`sync::lock_rechecking` says how).
             // SAFETY: as above.
-            rc = unsafe { lock_rechecking(mutex) };
+            rc = unsafe { crate::sync::lock_rechecking(mutex, None) };
         }
         match rc {
             0 => {}
@@ -745,45 +747,6 @@ impl Drop for Locked<'_> {
         // SAFETY: this guard exists only while this thread holds the mutex.
         unsafe { libc::pthread_mutex_unlock(self.segment.header().mutex.get()) };
     }
-}
-
-/// `pthread_mutex_lock`, but asleep at most [`RECHECK`] at a time, then trying again.
-///
-/// A robust mutex can lose its wake-up when processes are killed around it: the unlock wakes
-/// one waiter, that waiter is killed before it takes the lock, a process that did not wait
-/// takes it (so the word no longer says anyone waits) and is killed holding it. The kernel
-/// then marks the owner dead but, seeing no waiter, wakes nobody: the other waiters would
-/// sleep for ever (the stress soaks hit it under `forkserver`). Trying again reads the word
-/// afresh, and takes an abandoned lock with `EOWNERDEAD`.
-///
-/// # Safety
-/// `mutex` is an initialized process-shared mutex.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-unsafe fn lock_rechecking(mutex: *mut libc::pthread_mutex_t) -> libc::c_int {
-    loop {
-        // SAFETY: an all-zero timespec is valid; clock_gettime fills it.
-        let mut at: libc::timespec = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid out-pointer.
-        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut at) };
-        let nanos = at.tv_nsec as i64 + RECHECK.as_nanos() as i64;
-        at.tv_sec += (nanos / 1_000_000_000) as libc::time_t;
-        at.tv_nsec = (nanos % 1_000_000_000) as libc::c_long;
-        // SAFETY: as the caller promised; `at` is a valid timespec.
-        match unsafe { libc::pthread_mutex_timedlock(mutex, &at) } {
-            libc::ETIMEDOUT => {}
-            rc => return rc,
-        }
-    }
-}
-
-/// Elsewhere there are no robust mutexes: a plain lock.
-///
-/// # Safety
-/// `mutex` is an initialized process-shared mutex.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-unsafe fn lock_rechecking(mutex: *mut libc::pthread_mutex_t) -> libc::c_int {
-    // SAFETY: as the caller promised.
-    unsafe { libc::pthread_mutex_lock(mutex) }
 }
 
 /// Initializes a process-shared (and, where the platform has them, robust) mutex.
