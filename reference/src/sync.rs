@@ -1070,7 +1070,6 @@ macro_rules! counter_serde {
 counter_serde!(Semaphore);
 counter_serde!(BoundedSemaphore);
 
-
 // ---------------------------------------------------------------------------------------------
 // Waiter slots, for Condition and Barrier: knowing that a waiter died.
 
@@ -1298,7 +1297,16 @@ impl Condition {
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         self.check_held("wait()")?;
         let slots = self.slots();
-        let slot = slots.claim()?.ok_or_else(|| {
+        let slot = match slots.claim()? {
+            Some(slot) => Some(slot),
+            // Every slot taken: the dead waiters' are freed (`notify` frees only those it
+            // meets before a live one), then one is claimed.
+            None => {
+                self.free_dead_slots(&slots)?;
+                slots.claim()?
+            }
+        };
+        let slot = slot.ok_or_else(|| {
             Error::InvalidOperation(format!(
                 "too many threads are waiting on this Condition (at most {})",
                 slots.count
@@ -1386,6 +1394,24 @@ impl Condition {
             }
             self.wait(left)?;
         }
+    }
+
+    /// Frees the slots of waiters that died (the lock is held): a waiter killed while it waits
+    /// leaves its slot occupied until someone looks.
+    fn free_dead_slots(&self, slots: &Slots<'_>) -> Result<()> {
+        let waiting = self.word(COND_WAITING);
+        for i in 0..slots.count {
+            let state = slots.state(i).load(Ordering::Relaxed);
+            if state == SLOT_FREE || slots.alive(i)? {
+                continue;
+            }
+            if state == SLOT_WAITING {
+                let _ = waiting
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+            slots.state(i).store(SLOT_FREE, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Wakes the `n` longest-waiting threads, if there are that many (CPython's `notify(n=1)`).
@@ -1976,7 +2002,10 @@ mod tests {
             .expect("the waiter slept on: its wake-up was lost");
         assert!(matches!(got, Err(Error::OwnerDied)), "{got:?}");
         if let Some(timeout) = timeout {
-            assert!(asked.elapsed() < timeout, "the waiter slept until its timeout");
+            assert!(
+                asked.elapsed() < timeout,
+                "the waiter slept until its timeout"
+            );
         }
     }
 
