@@ -32,13 +32,14 @@
 //! # Adding the crate
 //!
 //! The name `multiprocessing` on crates.io belongs to an unrelated crate: `cargo add
-//! multiprocessing` gets *that one*. This crate is not published; depend on this repository's
-//! `reference` directory by path (or by `git` URL, with the same `package`). The library is
-//! called `multiprocessing` in code either way:
+//! multiprocessing` gets *that one*. This package is `multiprocessing-rs` (a name free on
+//! crates.io; it is not published yet): depend on this repository's `reference` directory by
+//! path, or by `git` URL, with that `package`. The library keeps Python's name, so it is
+//! `multiprocessing` in code either way:
 //!
 //! ```toml
 //! [dependencies]
-//! multiprocessing = { path = "../reference", package = "multiprocessing" }
+//! multiprocessing = { path = "../reference", package = "multiprocessing-rs" }
 //! serde = { version = "1", features = ["derive"] } # arguments and results cross through serde
 //! ```
 //!
