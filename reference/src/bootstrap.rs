@@ -320,15 +320,15 @@ fn parse_request(value: &str) -> std::result::Result<Request, String> {
 /// wait for ever.)
 #[cfg(unix)]
 fn check_descriptors(request: &Request) -> std::result::Result<(), String> {
-    use nix::sys::stat::{fstat, SFlag};
-    match fstat(3) {
+    use nix::sys::stat::SFlag;
+    match crate::sys::fstat_raw(3) {
         Ok(stat) if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK => {}
         Ok(_) => return Err("descriptor 3 is not a socket".to_owned()),
         Err(errno) => return Err(format!("descriptor 3 is not open ({errno})")),
     }
     if let Request::Spawn { handed, .. } = *request {
         for fd in 4..4 + handed as i32 {
-            if let Err(errno) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD) {
+            if let Err(errno) = crate::sys::check_open(fd) {
                 return Err(format!(
                     "descriptor {fd}, one of the {handed} it was told it was handed, is not \
                      open ({errno})"

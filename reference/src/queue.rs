@@ -397,7 +397,7 @@ impl Segment {
 
     /// Reads the file's length again: how many bytes of ring it holds.
     fn refresh_file_ring(&self) -> Result<u64> {
-        let stat = nix::sys::stat::fstat(self.fd.as_raw_fd())
+        let stat = nix::sys::stat::fstat(&self.fd)
             .map_err(|errno| Error::os("fstat of a queue", errno))?;
         let ring = u64::try_from(stat.st_size)
             .unwrap_or(0)

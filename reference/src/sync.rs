@@ -59,7 +59,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1892,7 +1892,7 @@ impl Event {
     pub fn clear(&self) -> Result<()> {
         let mut sink = [0u8; 64];
         loop {
-            match nix::unistd::read(self.ends.read.as_raw_fd(), &mut sink) {
+            match nix::unistd::read(&self.ends.read, &mut sink) {
                 Ok(0) | Err(Errno::EAGAIN) => return Ok(()),
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(errno) => return Err(Error::os("clearing an Event", errno)),
@@ -1934,7 +1934,7 @@ impl<'de> Deserialize<'de> for Event {
         let (Fd(read), Fd(write)) = <(Fd, Fd)>::deserialize(deserializer)?;
         for fd in [&read, &write] {
             nix::fcntl::fcntl(
-                fd.as_raw_fd(),
+                fd,
                 nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
             )
             .map_err(serde::de::Error::custom)?;
