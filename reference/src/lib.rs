@@ -56,7 +56,7 @@
 //! | `Process(target=f, args=(a,))` | [`Process::new(f, (a,))`](Process::new); `f` is `#[multiprocessing::target]` for `spawn`/`forkserver` |
 //! | `p.start()`, `p.join(timeout)`, `p.exitcode`, `p.terminate()` | [`Process::start`], [`Process::join`]/[`Process::join_timeout`], [`Process::exitcode`], [`Process::terminate`] |
 //! | `get_context('spawn')`, `set_start_method('fork')` | [`get_context`], [`set_start_method`] |
-//! | `Pipe()`, `connection.wait([...])` | [`connection::pipe`], [`connection::wait`] |
+//! | `Pipe()`, `connection.wait([conn, p.sentinel, q._reader])` | [`connection::pipe`], [`connection::wait`] (connections, sentinels and queues, mixed as `&dyn Waitable`) |
 //! | `Queue`, `SimpleQueue`, `JoinableQueue` | `queue::Queue`, `queue::SimpleQueue`, `queue::JoinableQueue` (Unix) |
 //! | `Value`, `Array`, `shared_memory.SharedMemory` | `shared::Value`, `shared::Array`, `shared::SharedMemory` (Unix) |
 //! | `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier` | `sync::*` (Unix) |
