@@ -47,6 +47,9 @@
 //! or `forkserver` child re-runs `main` up to there, then becomes the child. In tests, call it
 //! first in each test that starts processes, and give each test its own context
 //! ([`get_context`]) rather than [`set_start_method`], which may be called once per program.
+//! A test that forgets the guard (in a binary where no test called it) gets
+//! [`Error::MainGuardMissing`] from a `spawn` or `forkserver` start, naming the fix, and no child
+//! re-runs the test harness.
 //!
 //! # Coming from Python
 //!

@@ -1933,11 +1933,8 @@ impl<'de> Deserialize<'de> for Event {
         }
         let (Fd(read), Fd(write)) = <(Fd, Fd)>::deserialize(deserializer)?;
         for fd in [&read, &write] {
-            nix::fcntl::fcntl(
-                fd,
-                nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
-            )
-            .map_err(serde::de::Error::custom)?;
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+                .map_err(serde::de::Error::custom)?;
         }
         Ok(Event {
             ends: Arc::new(Ends { read, write }),
