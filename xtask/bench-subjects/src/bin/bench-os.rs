@@ -177,7 +177,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match read(&fd, &mut buf[done..])? {
+        match read(fd, &mut buf[done..])? {
             0 => break,
             n => done += n,
         }
