@@ -2,7 +2,7 @@
 //! candidate serde format, on this machine.
 //!
 //! ```text
-//! cargo bench -p multiprocessing --bench wire
+//! cargo bench -p multiprocessing-rs --bench wire
 //! ```
 //!
 //! Candidates: postcard (the one in use, `src/wire.rs`), bincode 1, and serde_json (a text

@@ -1,6 +1,6 @@
 //! The lesson's real-world case: checksum the files of a directory with worker processes.
 //!
-//! `cargo run -p multiprocessing --example checksum [fork|spawn|forkserver] DIR`
+//! `cargo run -p multiprocessing-rs --example checksum [fork|spawn|forkserver] DIR`
 //!
 //! Prints `<sha256>  <name>` for each file, as `sha256sum` does, in name order, and
 //! `<name>: <error>` for a file that could not be read; exits with 1 if any file failed. Two

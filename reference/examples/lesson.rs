@@ -1,7 +1,7 @@
 //! The lesson's example: four workers, each printing its name and pids.
 //!
 //! ```text
-//! cargo run -p multiprocessing --example lesson [fork|spawn|forkserver]
+//! cargo run -p multiprocessing-rs --example lesson [fork|spawn|forkserver]
 //! ```
 
 use multiprocessing::{current_process, Process};

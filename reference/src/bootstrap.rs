@@ -120,6 +120,8 @@ static BOOTSTRAP_ERROR_RETURNED: AtomicBool = AtomicBool::new(false);
 static UNDER_HARNESS: AtomicBool = AtomicBool::new(false);
 /// The main thread, recorded by the hook.
 static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
+/// [`main_guard`] was called in this process.
+static GUARD_CALLED: AtomicBool = AtomicBool::new(false);
 
 /// [`BOOTSTRAPPING`] in the forkserver before it reaches the guard (its children never
 /// bootstrap: they take over from the server's guard).
@@ -330,15 +332,15 @@ fn parse_request(value: &str) -> std::result::Result<Request, String> {
 /// wait for ever.)
 #[cfg(unix)]
 fn check_descriptors(request: &Request) -> std::result::Result<(), String> {
-    use nix::sys::stat::{fstat, SFlag};
-    match fstat(3) {
+    use nix::sys::stat::SFlag;
+    match crate::sys::fstat_raw(3) {
         Ok(stat) if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK => {}
         Ok(_) => return Err("descriptor 3 is not a socket".to_owned()),
         Err(errno) => return Err(format!("descriptor 3 is not open ({errno})")),
     }
     if let Request::Spawn { handed, .. } = *request {
         for fd in 4..4 + handed as i32 {
-            if let Err(errno) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD) {
+            if let Err(errno) = crate::sys::check_open(fd) {
                 return Err(format!(
                     "descriptor {fd}, one of the {handed} it was told it was handed, is not \
                      open ({errno})"
@@ -465,9 +467,31 @@ pub fn main_guard() {
     if let Some(pending) = pending {
         at_the_guard(pending);
     }
+    GUARD_CALLED.store(true, Ordering::Relaxed);
     if current_thread() != MAIN_THREAD.load(Ordering::Relaxed) {
         UNDER_HARNESS.store(true, Ordering::Relaxed);
     }
+}
+
+/// Before a `spawn` or `forkserver` start: a process that never called the guard, starting from
+/// a thread other than the main one, is a test (`cargo test`) that forgot it; its child would
+/// re-run the test harness (`main` is the harness's) instead of its target.
+pub(crate) fn check_guard_called(method: StartMethod) -> Result<()> {
+    let main = MAIN_THREAD.load(Ordering::Relaxed);
+    if GUARD_CALLED.load(Ordering::Relaxed)
+        || UNDER_HARNESS.load(Ordering::Relaxed)
+        || main == 0
+        || current_thread() == main
+    {
+        return Ok(());
+    }
+    Err(Error::MainGuardMissing {
+        method: if method == StartMethod::Spawn {
+            "spawn"
+        } else {
+            "forkserver"
+        },
+    })
 }
 
 /// The check CPython makes before preparing a `spawn`/`forkserver` child

@@ -144,8 +144,8 @@ fn data_pipe() -> Result<(OwnedFd, OwnedFd)> {
 
 fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
@@ -935,6 +935,22 @@ pub trait Waitable {
     fn ready_now(&self) -> bool {
         false
     }
+
+    /// Called once as [`wait`] starts, and [`wait_end`](Self::wait_end) once as it returns (a
+    /// queue counts the waits on it, so that a `put` makes its descriptor readable).
+    #[doc(hidden)]
+    fn wait_begin(&self) {}
+
+    #[doc(hidden)]
+    fn wait_end(&self) {}
+
+    /// Whether a readable descriptor means ready. A queue's only wakes [`wait`], which then
+    /// asks [`ready_now`](Self::ready_now) (another process may have taken the item), and looks
+    /// again at least every 100 ms.
+    #[doc(hidden)]
+    fn ready_when_readable(&self) -> bool {
+        true
+    }
 }
 
 impl Waitable for RawFd {
@@ -991,6 +1007,18 @@ impl Waitable for &dyn Waitable {
     fn ready_now(&self) -> bool {
         (**self).ready_now()
     }
+
+    fn wait_begin(&self) {
+        (**self).wait_begin()
+    }
+
+    fn wait_end(&self) {
+        (**self).wait_end()
+    }
+
+    fn ready_when_readable(&self) -> bool {
+        (**self).ready_when_readable()
+    }
 }
 
 /// Waits until at least one of `objects` is ready and returns the ready ones, in the order given;
@@ -998,9 +1026,27 @@ impl Waitable for &dyn Waitable {
 /// `multiprocessing.connection.wait`).
 ///
 /// The objects are descriptors (process [sentinels](crate::Process::sentinel), which become
-/// ready when the process ends) or connections (ready when there is something to receive, or the
-/// other end is closed). For a mix of kinds, pass `&dyn Waitable`s (a connection, a process, a
-/// sentinel): see the impl of [`Waitable`] for `&dyn Waitable`.
+/// ready when the process ends), connections (ready when there is something to receive, or the
+/// other end is closed) or queues (`Queue`, `SimpleQueue`, `JoinableQueue`: ready when they
+/// hold an item; CPython waits on a queue's `_reader` for that). For a mix of kinds, pass
+/// `&dyn Waitable`s (a connection, a process, a sentinel, a queue): see the impl of
+/// [`Waitable`] for `&dyn Waitable`.
+///
+/// A queue reported ready holds an item at that moment; another process may take it first, so
+/// a `get` after `wait` may still block (as in CPython).
+///
+/// ```
+/// use multiprocessing::connection::{pipe, wait, Waitable};
+/// use multiprocessing::queue::Queue;
+/// let (_ours, theirs) = pipe(true)?;
+/// let queue = Queue::<u32>::new()?;
+/// queue.put(7)?;
+/// let objects: [&dyn Waitable; 2] = [&theirs, &queue];
+/// let ready = wait(&objects, None)?;
+/// assert_eq!(ready.len(), 1); // the queue
+/// assert_eq!(queue.get()?, 7);
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
 ///
 /// ```no_run
 /// # fn main() -> multiprocessing::Result<()> {
@@ -1024,14 +1070,33 @@ pub fn wait<W: Waitable + Copy>(objects: &[W], timeout: Option<Duration>) -> Res
         .iter()
         .map(Waitable::wait_fd)
         .collect::<Result<_>>()?;
-    let buffered = objects.iter().any(Waitable::ready_now);
-    // Something is ready already: only look at the descriptors, without waiting.
-    let deadline = if buffered {
-        Some(Instant::now())
-    } else {
-        timeout.map(|t| Instant::now() + t)
-    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    objects.iter().for_each(Waitable::wait_begin);
+    let ready = wait_ready(objects, &fds, deadline);
+    objects.iter().for_each(Waitable::wait_end);
+    ready
+}
+
+/// [`wait`]'s loop, between the objects' `wait_begin` and `wait_end`.
+fn wait_ready<W: Waitable + Copy>(
+    objects: &[W],
+    fds: &[RawFd],
+    deadline: Option<Instant>,
+) -> Result<Vec<W>> {
+    let recheck = objects.iter().any(|object| !object.ready_when_readable());
     loop {
+        let buffered = objects.iter().any(Waitable::ready_now);
+        // Something is ready already: only look at the descriptors, without waiting. A queue's
+        // descriptor may miss a wake-up (a producer killed between its put and its write): look
+        // again every 100 ms.
+        let until = if buffered {
+            Some(Instant::now())
+        } else if recheck {
+            let step = Instant::now() + crate::sync::RECHECK;
+            Some(deadline.map_or(step, |deadline| deadline.min(step)))
+        } else {
+            deadline
+        };
         // SAFETY: the caller passes descriptors it keeps open for the duration of the call (a
         // connection's own descriptors live as long as the borrowed connection).
         let borrowed: Vec<BorrowedFd<'_>> = fds
@@ -1042,10 +1107,10 @@ pub fn wait<W: Waitable + Copy>(objects: &[W], timeout: Option<Duration>) -> Res
             .iter()
             .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
             .collect();
-        let wait = match deadline {
+        let wait = match until {
             None => PollTimeout::NONE,
-            Some(deadline) => {
-                let ms = deadline
+            Some(until) => {
+                let ms = until
                     .saturating_duration_since(Instant::now())
                     .as_micros()
                     .div_ceil(1000);
@@ -1053,17 +1118,21 @@ pub fn wait<W: Waitable + Copy>(objects: &[W], timeout: Option<Duration>) -> Res
             }
         };
         match nix::poll::poll(&mut polls, wait) {
-            Ok(0) if !buffered && deadline.is_none_or(|d| Instant::now() < d) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => {
-                return Ok(objects
+                let ready: Vec<W> = objects
                     .iter()
                     .zip(&polls)
                     .filter(|(object, poll)| {
-                        object.ready_now() || poll.revents().is_some_and(|r| !r.is_empty())
+                        object.ready_now()
+                            || (object.ready_when_readable()
+                                && poll.revents().is_some_and(|r| !r.is_empty()))
                     })
                     .map(|(&object, _)| object)
-                    .collect())
+                    .collect();
+                if !ready.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(ready);
+                }
             }
             Err(errno) => return Err(Error::os("poll", errno)),
         }

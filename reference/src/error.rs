@@ -33,6 +33,23 @@ pub enum Error {
         method: &'static str,
     },
 
+    /// A `spawn` or `forkserver` start from a thread other than the main thread, in a process
+    /// that never called [`main_guard`](crate::main_guard): under `cargo test`, a test that forgot
+    /// the guard, whose child would re-run the test harness instead of its target. Its kind is
+    /// `Bootstrapping` (the same mistake, caught in the parent).
+    #[error(
+        "multiprocessing::main_guard() was never called in this process, and Process::start() \
+         ran on a thread other than main's: under `cargo test` this is a test that starts a \
+         {method} process without the guard, and the child would re-run the test harness \
+         instead of its target. Fix: call multiprocessing::main_guard() first thing in each \
+         test that starts processes (its children then take over before the harness's main); \
+         in a program, call it first thing in main(). No process was started."
+    )]
+    MainGuardMissing {
+        /// The start method asked for (`spawn` or `forkserver`).
+        method: &'static str,
+    },
+
     /// `join` or `is_alive` of a process object this process did not create, e.g. a sibling
     /// inherited under `fork` (CPython: `AssertionError: can only join a child process`, `...
     /// can only test a child process`).
@@ -274,7 +291,7 @@ impl Error {
     /// ```
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Bootstrapping { .. } => "Bootstrapping",
+            Error::Bootstrapping { .. } | Error::MainGuardMissing { .. } => "Bootstrapping",
             Error::Serialization { .. } => "Serialization",
             Error::Deserialization { .. } => "Deserialization",
             Error::AlreadyStarted => "AlreadyStarted",

@@ -32,13 +32,14 @@
 //! # Adding the crate
 //!
 //! The name `multiprocessing` on crates.io belongs to an unrelated crate: `cargo add
-//! multiprocessing` gets *that one*. This crate is not published; depend on this repository's
-//! `reference` directory by path (or by `git` URL, with the same `package`). The library is
-//! called `multiprocessing` in code either way:
+//! multiprocessing` gets *that one*. This package is `multiprocessing-rs` (a name free on
+//! crates.io; it is not published yet): depend on this repository's `reference` directory by
+//! path, or by `git` URL, with that `package`. The library keeps Python's name, so it is
+//! `multiprocessing` in code either way:
 //!
 //! ```toml
 //! [dependencies]
-//! multiprocessing = { path = "../reference", package = "multiprocessing" }
+//! multiprocessing = { path = "../reference", package = "multiprocessing-rs" }
 //! serde = { version = "1", features = ["derive"] } # arguments and results cross through serde
 //! ```
 //!
@@ -46,6 +47,9 @@
 //! or `forkserver` child re-runs `main` up to there, then becomes the child. In tests, call it
 //! first in each test that starts processes, and give each test its own context
 //! ([`get_context`]) rather than [`set_start_method`], which may be called once per program.
+//! A test that forgets the guard (in a binary where no test called it) gets
+//! [`Error::MainGuardMissing`] from a `spawn` or `forkserver` start, naming the fix, and no child
+//! re-runs the test harness.
 //!
 //! # Coming from Python
 //!
@@ -55,7 +59,7 @@
 //! | `Process(target=f, args=(a,))` | [`Process::new(f, (a,))`](Process::new); `f` is `#[multiprocessing::target]` for `spawn`/`forkserver` |
 //! | `p.start()`, `p.join(timeout)`, `p.exitcode`, `p.terminate()` | [`Process::start`], [`Process::join`]/[`Process::join_timeout`], [`Process::exitcode`], [`Process::terminate`] |
 //! | `get_context('spawn')`, `set_start_method('fork')` | [`get_context`], [`set_start_method`] |
-//! | `Pipe()`, `connection.wait([...])` | [`connection::pipe`], [`connection::wait`] |
+//! | `Pipe()`, `connection.wait([conn, p.sentinel, q._reader])` | [`connection::pipe`], [`connection::wait`] (connections, sentinels and queues, mixed as `&dyn Waitable`) |
 //! | `Queue`, `SimpleQueue`, `JoinableQueue` | `queue::Queue`, `queue::SimpleQueue`, `queue::JoinableQueue` (Unix) |
 //! | `Value`, `Array`, `shared_memory.SharedMemory` | `shared::Value`, `shared::Array`, `shared::SharedMemory` (Unix) |
 //! | `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier` | `sync::*` (Unix) |

@@ -428,9 +428,11 @@ impl Process {
             #[cfg(unix)]
             Ok(StartMethod::Fork) => fork::start(&self.shared, bound, name, daemon),
             Ok(method) => {
-                let prepared = bootstrap::check_not_bootstrapping(method).and_then(|()| {
-                    spawn::Preparation::prepare(&self.shared, &*bound, name, daemon, method)
-                });
+                let prepared = bootstrap::check_not_bootstrapping(method)
+                    .and_then(|()| bootstrap::check_guard_called(method))
+                    .and_then(|()| {
+                        spawn::Preparation::prepare(&self.shared, &*bound, name, daemon, method)
+                    });
                 let prepared = match prepared {
                     Ok(prepared) => prepared,
                     Err(err) => return Err((bound, err)),

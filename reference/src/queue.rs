@@ -55,6 +55,11 @@
 //!   Elsewhere, waiting polls with sleeps of up to a millisecond. A sleeper looks again at least
 //!   every 100 ms, so a process killed between changing the queue and waking the sleepers
 //!   delays them by that much at most, never for ever.
+//! * **Readiness for [`wait`](crate::connection::wait)**: each queue has a pipe besides its
+//!   mapping, its *readiness handle*. While a process waits on the queue in `wait` (a count in
+//!   the header says so), a `put` writes a byte to it, so `wait` wakes; `wait` itself judges
+//!   readiness by the item count, and looks again at least every 100 ms. A busy queue nobody
+//!   waits on makes no system call for it.
 //! * **Unbounded**: the ring starts at 64 KiB and doubles as needed (`ftruncate` of the `memfd`;
 //!   every process maps a 4 GiB window up front, so none has to remap), up to 4 GiB of items in
 //!   flight; a `put` beyond that waits for room, like a bounded queue. When the queue empties, a
@@ -72,7 +77,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{
     fence, AtomicBool, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed,
-    Ordering::Release,
+    Ordering::Release, Ordering::SeqCst,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,6 +172,10 @@ struct Header {
     get_seq: AtomicU32,
     /// Bumped when `unfinished` drops to 0: joiners sleep on it.
     done_seq: AtomicU32,
+    /// Threads in [`connection::wait`](crate::connection::wait) on this queue: while non-zero,
+    /// a `put` writes a byte to the readiness pipe. A waiter killed inside `wait` leaves it
+    /// too high, which costs later `put`s a needless write, nothing else.
+    pollers: AtomicU32,
 }
 
 const _: () = assert!(std::mem::size_of::<Header>() <= DATA as usize);
@@ -182,6 +191,9 @@ impl Header {
 /// A mapped queue segment.
 struct Segment {
     fd: OwnedFd,
+    /// The readiness pipe (non-blocking): see the module docs.
+    ready_read: OwnedFd,
+    ready_write: OwnedFd,
     base: NonNull<u8>,
     len: usize,
     /// The ring's largest capacity in this process's mapping (`len - DATA`).
@@ -217,7 +229,8 @@ impl Segment {
     fn create(maxsize: usize) -> Result<Segment> {
         let fd = anonymous_file()?;
         set_file_ring(&fd, INITIAL_CAPACITY)?;
-        let segment = Segment::map(fd, LIMIT)?;
+        let ready = sys::pipe(true).map_err(|e| Error::os("pipe", e))?;
+        let segment = Segment::map(fd, LIMIT, ready)?;
         segment.file_ring.store(INITIAL_CAPACITY, Relaxed);
         let header = segment.header();
         header.limit.store(LIMIT, Relaxed);
@@ -229,7 +242,7 @@ impl Segment {
     }
 
     /// Maps a queue segment handed to this process.
-    fn attach(fd: OwnedFd) -> Result<Segment> {
+    fn attach(fd: OwnedFd, ready: (OwnedFd, OwnedFd)) -> Result<Segment> {
         let mut prefix = [0u8; 16];
         match nix::sys::uio::pread(fd.as_fd(), &mut prefix, 0) {
             Ok(16) => {}
@@ -254,10 +267,10 @@ impl Segment {
                 "a queue with a {limit}-byte window cannot be mapped by this process"
             )));
         }
-        Segment::map(fd, limit)
+        Segment::map(fd, limit, ready)
     }
 
-    fn map(fd: OwnedFd, limit: u64) -> Result<Segment> {
+    fn map(fd: OwnedFd, limit: u64, ready: (OwnedFd, OwnedFd)) -> Result<Segment> {
         let len = usize::try_from(DATA + limit)
             .map_err(|_| Error::Corrupt("a queue window larger than the address space".into()))?;
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -291,6 +304,8 @@ impl Segment {
         })?;
         Ok(Segment {
             fd,
+            ready_read: ready.0,
+            ready_write: ready.1,
             base,
             len,
             window: limit,
@@ -321,8 +336,10 @@ impl Segment {
             }
         }
         if rc == libc::EBUSY {
+            // Asleep at most 100 ms at a time: a robust mutex can lose its wake-up when
+            // processes are killed around it (`sync::lock_rechecking` says how).
             // SAFETY: as above.
-            rc = unsafe { lock_rechecking(mutex) };
+            rc = unsafe { crate::sync::lock_rechecking(mutex, None) };
         }
         match rc {
             0 => {}
@@ -395,7 +412,7 @@ impl Segment {
 
     /// Reads the file's length again: how many bytes of ring it holds.
     fn refresh_file_ring(&self) -> Result<u64> {
-        let stat = nix::sys::stat::fstat(self.fd.as_raw_fd())
+        let stat = nix::sys::stat::fstat(&self.fd)
             .map_err(|errno| Error::os("fstat of a queue", errno))?;
         let ring = u64::try_from(stat.st_size)
             .unwrap_or(0)
@@ -660,6 +677,13 @@ impl Segment {
         if wake_putter {
             sys::futex_wake(&header.get_seq, 1);
         }
+        // The item is in (the unlock ordered it); a waiter in `wait` counts itself in before it
+        // looks at the count, so one of the two sees the other.
+        fence(SeqCst);
+        if header.pollers.load(Relaxed) > 0 {
+            // Full pipe (EAGAIN): it is readable already.
+            let _ = nix::unistd::write(&self.ready_write, &[1]);
+        }
         Ok(())
     }
 
@@ -745,45 +769,6 @@ impl Drop for Locked<'_> {
         // SAFETY: this guard exists only while this thread holds the mutex.
         unsafe { libc::pthread_mutex_unlock(self.segment.header().mutex.get()) };
     }
-}
-
-/// `pthread_mutex_lock`, but asleep at most [`RECHECK`] at a time, then trying again.
-///
-/// A robust mutex can lose its wake-up when processes are killed around it: the unlock wakes
-/// one waiter, that waiter is killed before it takes the lock, a process that did not wait
-/// takes it (so the word no longer says anyone waits) and is killed holding it. The kernel
-/// then marks the owner dead but, seeing no waiter, wakes nobody: the other waiters would
-/// sleep for ever (the stress soaks hit it under `forkserver`). Trying again reads the word
-/// afresh, and takes an abandoned lock with `EOWNERDEAD`.
-///
-/// # Safety
-/// `mutex` is an initialized process-shared mutex.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-unsafe fn lock_rechecking(mutex: *mut libc::pthread_mutex_t) -> libc::c_int {
-    loop {
-        // SAFETY: an all-zero timespec is valid; clock_gettime fills it.
-        let mut at: libc::timespec = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid out-pointer.
-        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut at) };
-        let nanos = at.tv_nsec as i64 + RECHECK.as_nanos() as i64;
-        at.tv_sec += (nanos / 1_000_000_000) as libc::time_t;
-        at.tv_nsec = (nanos % 1_000_000_000) as libc::c_long;
-        // SAFETY: as the caller promised; `at` is a valid timespec.
-        match unsafe { libc::pthread_mutex_timedlock(mutex, &at) } {
-            libc::ETIMEDOUT => {}
-            rc => return rc,
-        }
-    }
-}
-
-/// Elsewhere there are no robust mutexes: a plain lock.
-///
-/// # Safety
-/// `mutex` is an initialized process-shared mutex.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-unsafe fn lock_rechecking(mutex: *mut libc::pthread_mutex_t) -> libc::c_int {
-    // SAFETY: as the caller promised.
-    unsafe { libc::pthread_mutex_lock(mutex) }
 }
 
 /// Initializes a process-shared (and, where the platform has them, robust) mutex.
@@ -1200,20 +1185,120 @@ impl<T> Queue<T> {
 /// descriptor is handed over, and the child maps it.
 impl<T> Serialize for Queue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        wire::serialize_fd(self.segment.fd.as_fd(), serializer)
+        use serde::ser::SerializeTuple;
+        struct Fd<'a>(&'a OwnedFd);
+        impl Serialize for Fd<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                wire::serialize_fd(self.0.as_fd(), serializer)
+            }
+        }
+        let segment = &*self.segment;
+        let mut tuple = serializer.serialize_tuple(3)?;
+        tuple.serialize_element(&Fd(&segment.fd))?;
+        tuple.serialize_element(&Fd(&segment.ready_read))?;
+        tuple.serialize_element(&Fd(&segment.ready_write))?;
+        tuple.end()
     }
 }
 
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let fd = wire::deserialize_fd(deserializer)?;
-        let segment = Segment::attach(fd).map_err(serde::de::Error::custom)?;
+        struct Fd(OwnedFd);
+        impl<'de> Deserialize<'de> for Fd {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                wire::deserialize_fd(deserializer).map(Fd)
+            }
+        }
+        let (Fd(fd), Fd(read), Fd(write)) = <(Fd, Fd, Fd)>::deserialize(deserializer)?;
+        let segment = Segment::attach(fd, (read, write)).map_err(serde::de::Error::custom)?;
         Ok(Queue {
             segment: Arc::new(segment),
             _items: PhantomData,
         })
     }
 }
+
+impl Segment {
+    /// The readiness pipe's read end, for [`wait`](crate::connection::wait).
+    fn readiness_fd(&self) -> Result<std::os::fd::RawFd> {
+        self.check_open()?;
+        Ok(self.ready_read.as_raw_fd())
+    }
+
+    /// Whether the queue holds an item; empties the readiness pipe first (its bytes only wake).
+    fn ready_for_wait(&self) -> bool {
+        let mut sink = [0u8; 64];
+        while matches!(nix::unistd::read(&self.ready_read, &mut sink), Ok(n) if n > 0) {}
+        self.header().state().count.load(Relaxed) > 0
+    }
+
+    fn wait_begin(&self) {
+        self.header().pollers.fetch_add(1, SeqCst);
+        // Paired with the fence in `put_bytes`: either that put sees this count, or the count
+        // of items read after this sees its item.
+        fence(SeqCst);
+    }
+
+    fn wait_end(&self) {
+        let _ = self
+            .header()
+            .pollers
+            .fetch_update(SeqCst, Relaxed, |n| n.checked_sub(1));
+    }
+}
+
+/// A queue is ready for [`wait`](crate::connection::wait) when it holds an item (CPython
+/// waits on a queue's `_reader` connection for that). `SimpleQueue` and `JoinableQueue` too.
+macro_rules! waitable_queue {
+    ($queue:ident, $($segment:tt)+) => {
+        impl<T> crate::connection::Waitable for $queue<T> {
+            fn wait_fd(&self) -> Result<std::os::fd::RawFd> {
+                self.$($segment)+.readiness_fd()
+            }
+
+            fn ready_now(&self) -> bool {
+                self.$($segment)+.ready_for_wait()
+            }
+
+            fn wait_begin(&self) {
+                self.$($segment)+.wait_begin()
+            }
+
+            fn wait_end(&self) {
+                self.$($segment)+.wait_end()
+            }
+
+            fn ready_when_readable(&self) -> bool {
+                false
+            }
+        }
+
+        impl<T> crate::connection::Waitable for &$queue<T> {
+            fn wait_fd(&self) -> Result<std::os::fd::RawFd> {
+                (**self).wait_fd()
+            }
+
+            fn ready_now(&self) -> bool {
+                (**self).ready_now()
+            }
+
+            fn wait_begin(&self) {
+                (**self).wait_begin()
+            }
+
+            fn wait_end(&self) {
+                (**self).wait_end()
+            }
+
+            fn ready_when_readable(&self) -> bool {
+                false
+            }
+        }
+    };
+}
+waitable_queue!(Queue, segment);
+waitable_queue!(SimpleQueue, queue.segment);
+waitable_queue!(JoinableQueue, queue.segment);
 
 /// A simplified queue (CPython's `multiprocessing.SimpleQueue`): unbounded, with blocking
 /// [`put`](Self::put) and [`get`](Self::get), [`empty`](Self::empty) and [`close`](Self::close).

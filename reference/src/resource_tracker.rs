@@ -260,7 +260,7 @@ pub(crate) fn serve(conn: OwnedFd) -> ! {
     let mut pending = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        let n = match nix::unistd::read(conn.as_raw_fd(), &mut buf) {
+        let n = match nix::unistd::read(&conn, &mut buf) {
             Ok(0) => break, // end of file: every process of the program has gone
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,

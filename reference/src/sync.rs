@@ -59,7 +59,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,8 +182,8 @@ impl RawMutex {
         let rc = unsafe {
             match wait {
                 Wait::Try => libc::pthread_mutex_trylock(m),
-                Wait::Forever => libc::pthread_mutex_lock(m),
-                Wait::Until(deadline) => timed_lock(m, deadline),
+                Wait::Forever => lock_rechecking(m, None),
+                Wait::Until(deadline) => lock_rechecking(m, Some(deadline)),
             }
         };
         let raw =
@@ -342,6 +342,58 @@ unsafe fn make_consistent(m: *mut libc::pthread_mutex_t) {
 /// None needed (never reached on macOS); `unsafe` to match the Linux signature.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 unsafe fn make_consistent(_m: *mut libc::pthread_mutex_t) {}
+
+/// How long a blocked acquire sleeps at most before it looks at the mutex again.
+pub(crate) const RECHECK: Duration = Duration::from_millis(100);
+
+/// Locks `m`, until `deadline` (`None`: for as long as it takes), asleep at most [`RECHECK`] at
+/// a time, then trying again.
+///
+/// A robust mutex can lose its wake-up when processes are killed around it: an unlock wakes
+/// one waiter, that waiter is killed before it takes the lock, a process that never waited
+/// takes it (so the mutex word no longer says anyone waits) and is killed holding it. The
+/// kernel marks the owner dead but, seeing no waiter, wakes nobody: a plain
+/// `pthread_mutex_lock` would sleep for ever, a timed one until its deadline (the kill soaks of
+/// `cargo xtask stress` found it). Trying again reads the word afresh and takes an abandoned
+/// mutex with `EOWNERDEAD`. Every blocking lock of the crate goes through here (`Lock`,
+/// `RLock`, `Condition`, `Barrier`, `Value`, the queue's header lock).
+///
+/// # Safety
+/// `m` is an initialized process-shared mutex.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) unsafe fn lock_rechecking(
+    m: *mut libc::pthread_mutex_t,
+    deadline: Option<Instant>,
+) -> libc::c_int {
+    loop {
+        let step = Instant::now() + RECHECK;
+        let until = deadline.map_or(step, |deadline| deadline.min(step));
+        // SAFETY: as the caller promised.
+        match unsafe { timed_lock(m, until) } {
+            libc::ETIMEDOUT if deadline.is_none_or(|deadline| until < deadline) => {}
+            rc => return rc,
+        }
+    }
+}
+
+/// Elsewhere there are no robust mutexes, so no lost wake-up of that kind: a plain lock, or
+/// the timed one.
+///
+/// # Safety
+/// `m` is an initialized process-shared mutex.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) unsafe fn lock_rechecking(
+    m: *mut libc::pthread_mutex_t,
+    deadline: Option<Instant>,
+) -> libc::c_int {
+    // SAFETY: as the caller promised.
+    unsafe {
+        match deadline {
+            None => libc::pthread_mutex_lock(m),
+            Some(deadline) => timed_lock(m, deadline),
+        }
+    }
+}
 
 /// `pthread_mutex_timedlock` until `deadline` (which it wants as wall-clock time).
 ///
@@ -1018,20 +1070,6 @@ macro_rules! counter_serde {
 counter_serde!(Semaphore);
 counter_serde!(BoundedSemaphore);
 
-/// Locks `mutex`, asleep at most [`BARRIER_RECHECK`] at a time, then trying again. A robust
-/// mutex can lose its wake-up when processes are killed around it (a woken waiter killed
-/// before it takes the lock, then an owner that had not waited killed holding it: the kernel
-/// marks the owner dead but wakes nobody); trying again reads the mutex afresh and takes an
-/// abandoned one (`queue.rs`, `lock_rechecking`, says how the kill soaks found it).
-fn lock_rechecking(mutex: &RawMutex) -> Result<Raw> {
-    loop {
-        match mutex.lock(Wait::Until(Instant::now() + BARRIER_RECHECK))? {
-            Raw::Busy => {}
-            raw => return Ok(raw),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Waiter slots, for Condition and Barrier: knowing that a waiter died.
 
@@ -1259,7 +1297,16 @@ impl Condition {
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         self.check_held("wait()")?;
         let slots = self.slots();
-        let slot = slots.claim()?.ok_or_else(|| {
+        let slot = match slots.claim()? {
+            Some(slot) => Some(slot),
+            // Every slot taken: the dead waiters' are freed (`notify` frees only those it
+            // meets before a live one), then one is claimed.
+            None => {
+                self.free_dead_slots(&slots)?;
+                slots.claim()?
+            }
+        };
+        let slot = slot.ok_or_else(|| {
             Error::InvalidOperation(format!(
                 "too many threads are waiting on this Condition (at most {})",
                 slots.count
@@ -1292,7 +1339,7 @@ impl Condition {
             }
             sys::futex_wait(state, SLOT_WAITING, left);
         }
-        let relocked = match lock_rechecking(&self.lock) {
+        let relocked = match self.lock.lock(Wait::Forever) {
             Ok(Raw::Acquired) => Ok(()),
             Ok(Raw::OwnerDied) => Err(Error::OwnerDied),
             Ok(Raw::Mine | Raw::Busy) => Err(Error::os(
@@ -1347,6 +1394,24 @@ impl Condition {
             }
             self.wait(left)?;
         }
+    }
+
+    /// Frees the slots of waiters that died (the lock is held): a waiter killed while it waits
+    /// leaves its slot occupied until someone looks.
+    fn free_dead_slots(&self, slots: &Slots<'_>) -> Result<()> {
+        let waiting = self.word(COND_WAITING);
+        for i in 0..slots.count {
+            let state = slots.state(i).load(Ordering::Relaxed);
+            if state == SLOT_FREE || slots.alive(i)? {
+                continue;
+            }
+            if state == SLOT_WAITING {
+                let _ = waiting
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+            slots.state(i).store(SLOT_FREE, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Wakes the `n` longest-waiting threads, if there are that many (CPython's `notify(n=1)`).
@@ -1524,7 +1589,7 @@ impl BarrierInner {
     /// unknown: the barrier breaks, and the count is taken again from the occupied slots.
     /// Parties that died inside `wait` are counted out ([`reap`](Self::reap)).
     fn hold(&self) -> Result<Held<'_>> {
-        let owner_died = match lock_rechecking(&self.mutex)? {
+        let owner_died = match self.mutex.lock(Wait::Forever)? {
             Raw::Acquired => false,
             Raw::OwnerDied => true,
             Raw::Mine | Raw::Busy => {
@@ -1827,7 +1892,7 @@ impl Event {
     pub fn clear(&self) -> Result<()> {
         let mut sink = [0u8; 64];
         loop {
-            match nix::unistd::read(self.ends.read.as_raw_fd(), &mut sink) {
+            match nix::unistd::read(&self.ends.read, &mut sink) {
                 Ok(0) | Err(Errno::EAGAIN) => return Ok(()),
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(errno) => return Err(Error::os("clearing an Event", errno)),
@@ -1868,14 +1933,86 @@ impl<'de> Deserialize<'de> for Event {
         }
         let (Fd(read), Fd(write)) = <(Fd, Fd)>::deserialize(deserializer)?;
         for fd in [&read, &write] {
-            nix::fcntl::fcntl(
-                fd.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
-            )
-            .map_err(serde::de::Error::custom)?;
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+                .map_err(serde::de::Error::custom)?;
         }
         Ok(Event {
             ends: Arc::new(Ends { read, write }),
         })
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// glibc's robust mutex word: the owner's tid, and this bit while a thread sleeps on it.
+    const FUTEX_WAITERS: u32 = 0x8000_0000;
+    /// Only so that the old bug fails instead of hanging the test binary.
+    const HANG_GUARD: Duration = Duration::from_secs(60);
+
+    fn word(lock: &Lock) -> &AtomicU32 {
+        // SAFETY: glibc's `pthread_mutex_t` starts with its futex word (`__data.__lock`, an
+        // aligned `int`), inside the mapping that `lock` keeps alive.
+        unsafe { AtomicU32::from_ptr(lock.raw.mutex().cast()) }
+    }
+
+    /// The lost wake-up the kill soaks found, made deterministic. A waiter sleeps in the kernel
+    /// on a lock; the holder's word is then left saying that nobody waits (as when an unlock
+    /// woke a waiter that was killed before it took the lock, and a process that never waited
+    /// took it), and the holder dies holding it. The kernel marks the owner dead and, seeing no
+    /// waiter, wakes nobody: a plain `pthread_mutex_lock` slept for ever, and a timed acquire
+    /// until its timeout. Now each finds the abandoned lock within 100 ms (`RECHECK`).
+    fn abandoned_without_a_wake_up(timeout: Option<Duration>) {
+        let lock = Lock::new().unwrap();
+        let (held_tx, held_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let holder = {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                assert!(lock.acquire(true, None).unwrap());
+                held_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                word(&lock).fetch_and(!FUTEX_WAITERS, Ordering::SeqCst);
+                // The thread ends holding the lock (the kernel walks its robust list).
+            })
+        };
+        held_rx.recv().unwrap();
+        let (done_tx, done_rx) = mpsc::channel();
+        {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                let _ = done_tx.send(lock.acquire(true, timeout));
+            });
+        }
+        let hang = Instant::now() + HANG_GUARD;
+        while word(&lock).load(Ordering::SeqCst) & FUTEX_WAITERS == 0 {
+            assert!(Instant::now() < hang, "the waiter never slept on the lock");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let asked = Instant::now();
+        go_tx.send(()).unwrap();
+        holder.join().unwrap();
+        let got = done_rx
+            .recv_timeout(HANG_GUARD)
+            .expect("the waiter slept on: its wake-up was lost");
+        assert!(matches!(got, Err(Error::OwnerDied)), "{got:?}");
+        if let Some(timeout) = timeout {
+            assert!(
+                asked.elapsed() < timeout,
+                "the waiter slept until its timeout"
+            );
+        }
+    }
+
+    #[test]
+    fn a_blocking_acquire_takes_a_lock_abandoned_without_a_wake_up() {
+        abandoned_without_a_wake_up(None);
+    }
+
+    #[test]
+    fn a_timed_acquire_takes_a_lock_abandoned_without_a_wake_up_before_its_timeout() {
+        abandoned_without_a_wake_up(Some(Duration::from_secs(600)));
     }
 }

@@ -80,7 +80,7 @@ pub(crate) fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<bool> {
     let mut done = 0;
     while done < buf.len() {
-        match nix::unistd::read(fd.as_raw_fd(), &mut buf[done..]) {
+        match nix::unistd::read(fd, &mut buf[done..]) {
             Ok(0) if done == 0 => return Ok(false),
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => done += n,
@@ -110,7 +110,7 @@ struct FdStream<'fd>(BorrowedFd<'fd>);
 impl io::Read for FdStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            match nix::unistd::read(self.0.as_raw_fd(), buf) {
+            match nix::unistd::read(self.0, buf) {
                 Err(Errno::EINTR) => continue,
                 result => return Ok(result?),
             }
@@ -194,14 +194,26 @@ pub(crate) fn stdin_from(dev_null: Option<OwnedFd>) {
 
 /// Sets or clears `FD_CLOEXEC`.
 pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let flags = if on {
-        FdFlag::FD_CLOEXEC
-    } else {
-        FdFlag::empty()
-    };
-    fcntl(fd, FcntlArg::F_SETFD(flags))?;
+    let flags = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: fcntl(F_SETFD) on a descriptor number: EBADF if it is not open.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) })?;
     Ok(())
+}
+
+/// `fstat` of a descriptor number that may not be open (nix wants an open descriptor):
+/// `EBADF` if it is not.
+pub(crate) fn fstat_raw(fd: RawFd) -> nix::Result<libc::stat> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat reads the descriptor number (EBADF if not open) and fills `stat`.
+    Errno::result(unsafe { libc::fstat(fd, stat.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it initialized `stat`.
+    Ok(unsafe { stat.assume_init() })
+}
+
+/// Whether descriptor number `fd` is open: `EBADF` if it is not.
+pub(crate) fn check_open(fd: RawFd) -> nix::Result<()> {
+    // SAFETY: fcntl(F_GETFD) only reads the descriptor's flags.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(drop)
 }
 
 /// A connected `AF_UNIX` stream socket pair, both ends close-on-exec.

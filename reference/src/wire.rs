@@ -1,7 +1,7 @@
 //! The wire format: how values cross a process boundary.
 //!
 //! [postcard](https://docs.rs/postcard): compact, serde-native, maintained. Measured with
-//! `cargo bench -p multiprocessing --bench wire` (median ns per encode+decode on the 2-core
+//! `cargo bench -p multiprocessing-rs --bench wire` (median ns per encode+decode on the 2-core
 //! development VM):
 //!
 //! | message | postcard | bincode 1 | serde_json |

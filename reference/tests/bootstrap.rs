@@ -24,7 +24,7 @@ fn example_path() -> PathBuf {
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--package", "multiprocessing"]);
+        build.args(["build", "--quiet", "--package", "multiprocessing-rs"]);
         build.args(["--example", "guard_reruns"]);
         if cfg!(not(debug_assertions)) {
             build.arg("--release");

@@ -1,7 +1,7 @@
 //! The fuzz targets of `src/fuzz.rs` on random inputs, for a time budget each: a fraction of a
 //! second under `cargo test`, longer with `MULTIPROCESSING_FUZZ_MS` (which
 //! `cargo xtask fuzz --seconds N` sets). A failure prints its seed; replay it with
-//! `ARBTEST_SEED=<seed> cargo test -p multiprocessing --test fuzz <target>`.
+//! `ARBTEST_SEED=<seed> cargo test -p multiprocessing-rs --test fuzz <target>`.
 //!
 //! Inputs are arbitrary bytes, and for the preparation data also mutations of a valid encoding
 //! (random bytes rarely get past its first fields).

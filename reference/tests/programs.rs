@@ -23,7 +23,7 @@ fn example(name: &str) -> Command {
             "build",
             "--quiet",
             "--package",
-            "multiprocessing",
+            "multiprocessing-rs",
             "--examples",
         ]);
         if cfg!(not(debug_assertions)) {

@@ -1029,3 +1029,60 @@ fn a_process_killed_at_any_step_of_an_operation_leaves_the_queue_as_before_or_af
 fn join_within_hang_guard(p: &Process) {
     assert!(p.join_timeout(HANG).unwrap(), "{p:?} hung");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `connection::wait` on queues, among connections and sentinels.
+
+/// Puts 42 once told to, then waits to be told to exit.
+#[multiprocessing::target]
+fn puts_when_told(queue: Queue<u32>, mut go: multiprocessing::connection::Connection) {
+    let _: u8 = go.recv().unwrap();
+    queue.put(42).unwrap();
+    let _: u8 = go.recv().unwrap();
+}
+
+/// CPython's `wait([conn, q._reader, p.sentinel])`: a queue is ready once another process put
+/// an item, not before and not after it was taken; a sentinel once its process ended.
+#[rstest]
+fn wait_takes_queues_among_connections_and_sentinels(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
+    use multiprocessing::connection::{pipe, wait, Waitable};
+    let ctx = ctx(method);
+    let queue = Queue::<u32>::new().unwrap();
+    let simple = SimpleQueue::<u32>::new().unwrap();
+    let (mut ours, theirs) = pipe(true).unwrap();
+    let (idle, _idle_peer) = pipe(true).unwrap();
+    let p = ctx.process(puts_when_told, (queue.clone(), theirs));
+    p.start().unwrap();
+    let sentinel = p.sentinel().unwrap();
+    let objects: [&dyn Waitable; 4] = [&idle, &queue, &simple, &sentinel];
+    assert!(wait(&objects, Some(Duration::from_millis(50)))
+        .unwrap()
+        .is_empty());
+    ours.send(&1u8).unwrap();
+    let ready = wait(&objects, Some(HANG)).unwrap();
+    assert_eq!(ready.len(), 1, "only the queue is ready");
+    assert!(std::ptr::addr_eq(ready[0], &queue as &dyn Waitable));
+    assert_eq!(queue.get_nowait().unwrap(), 42);
+    // Taken: not ready any more (the byte that woke the wait is no readiness).
+    assert!(wait(&[&queue], Some(Duration::from_millis(50)))
+        .unwrap()
+        .is_empty());
+    ours.send(&2u8).unwrap();
+    let ready = wait(&objects, Some(HANG)).unwrap();
+    assert_eq!(ready.len(), 1, "only the sentinel is ready");
+    assert!(std::ptr::addr_eq(ready[0], &sentinel as &dyn Waitable));
+    join_ok(&p);
+    // A thread's put wakes a wait already asleep on the queue.
+    let putter = {
+        let simple = simple.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            simple.put(7).unwrap();
+        })
+    };
+    assert_eq!(wait(&[&simple], Some(HANG)).unwrap().len(), 1);
+    assert_eq!(simple.get().unwrap(), 7);
+    putter.join().unwrap();
+}

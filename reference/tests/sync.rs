@@ -706,3 +706,26 @@ fn notify_skips_a_waiter_that_was_killed(#[values("fork", "spawn", "forkserver")
     assert_eq!(notified.get(), 1);
     assert!(doomed.join_timeout(HANG_GUARD).unwrap());
 }
+
+/// A waiter killed while it waits leaves its slot taken until someone looks: when no slot is
+/// free, `wait` frees the dead waiters' slots, so more waiters than a condition has slots (255)
+/// can die over its life. (Before, the 256th waiter got "too many threads are waiting" for ever
+/// after; the condition kill soak of `cargo xtask stress` found it.)
+#[test]
+fn waiters_killed_while_waiting_do_not_use_up_the_slots() {
+    let ctx = ctx("fork");
+    let cond = Condition::new().unwrap();
+    let notified = RawValue::new(0u32).unwrap();
+    for _ in 0..300 {
+        let doomed = start_waiter(&ctx, &cond, &notified);
+        doomed.kill().unwrap();
+        assert!(doomed.join_timeout(HANG_GUARD).unwrap());
+    }
+    let live = start_waiter(&ctx, &cond, &notified);
+    {
+        let _guard = cond.lock().unwrap();
+        cond.notify(1).unwrap();
+    }
+    join_ok(&live);
+    assert_eq!(notified.get(), 1);
+}

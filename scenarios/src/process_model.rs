@@ -623,7 +623,7 @@ fn eof_visible(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> bool {
         return false;
     }
     let mut buf = [0u8; 1];
-    nix::unistd::read(fd.as_raw_fd(), &mut buf) == Ok(0)
+    nix::unistd::read(fd, &mut buf) == Ok(0)
 }
 
 fn pipe_end_held_by_fork_child(method: &str) {

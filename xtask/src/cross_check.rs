@@ -23,7 +23,7 @@ use crate::workspace;
 /// on Windows, the reference (the suite's runner and the IPC objects are Unix-only).
 const TARGETS: &[(&str, &[&str])] = &[
     ("aarch64-apple-darwin", &["--workspace"]),
-    ("x86_64-pc-windows-msvc", &["-p", "multiprocessing"]),
+    ("x86_64-pc-windows-msvc", &["-p", "multiprocessing-rs"]),
 ];
 
 #[derive(Args)]
@@ -163,7 +163,7 @@ fn run_under_wine(cargo: &Path, rustc: &Path, wine: &Path, mingw_gcc: &Path) -> 
             .env("WINEPREFIX", &prefix)
             .env("WINEDEBUG", "-all")
             .args(args)
-            .args(["-p", "multiprocessing", "--target", WINDOWS_GNU])
+            .args(["-p", "multiprocessing-rs", "--target", WINDOWS_GNU])
             .args(["-Zbuild-std=std,panic_unwind", "--target-dir"])
             .arg(&target_dir);
         command

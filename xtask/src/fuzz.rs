@@ -27,7 +27,7 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
             "test",
             "--release",
             "--package",
-            "multiprocessing",
+            "multiprocessing-rs",
             "--test",
             "fuzz",
         ])

@@ -1,11 +1,13 @@
-//! `cargo xtask stress`: kill soaks of the reference's queue, under every start method, in a
-//! release and a debug build, with a table of counts and `stress.json`.
+//! `cargo xtask stress`: kill soaks of the reference's queue, its load tests, and the barrier
+//! and condition fault cases, under every start method, in a release and a debug build, with a
+//! table of counts and `stress.json`.
 //!
 //! The soaks are in `xtask/stress-subject` (its documentation says what each checks); each run
 //! of it is one soak under one start method, in its own process group, under a time limit, and
 //! prints one JSON line of counts. This command builds it, runs every combination asked for,
-//! prints `kills`, `corrupt`, `lost`, `duplicated` and `hung` for each, and exits 1 unless all
-//! of the last four are 0 (and every run finished).
+//! prints `kills`, `corrupt`, `lost`, `duplicated`, `hung`, `broken` and `late` for each, and
+//! exits 1 unless `corrupt`, `lost`, `duplicated`, `hung` and `late` are all 0 (and every run
+//! finished). `broken` (barrier trials whose barrier broke after a kill) is expected.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -31,7 +33,11 @@ pub struct StressArgs {
     /// Only this start method (repeatable): fork, spawn, forkserver.
     #[arg(long = "start-method", value_name = "M")]
     methods: Vec<String>,
-    /// Only this soak (repeatable): producer, consumer.
+    /// Stop a barrier or condition soak once it has killed this many parties or waiters (0: run
+    /// for --seconds).
+    #[arg(long, default_value_t = 0)]
+    fault_kills: u64,
+    /// Only this soak (repeatable): producer, consumer, load, barrier, condition.
     #[arg(long = "soak", value_name = "SOAK")]
     soaks: Vec<String>,
     /// Which builds: release, debug or both.
@@ -54,6 +60,10 @@ struct Counts {
     lost: u64,
     duplicated: u64,
     hung: u64,
+    #[serde(default)]
+    broken: u64,
+    #[serde(default)]
+    late: u64,
     items: u64,
     seconds: f64,
     first_problem: Option<String>,
@@ -61,7 +71,7 @@ struct Counts {
 
 impl Counts {
     fn clean(&self) -> bool {
-        self.corrupt + self.lost + self.duplicated + self.hung == 0
+        self.corrupt + self.lost + self.duplicated + self.hung + self.late == 0
     }
 }
 
@@ -79,12 +89,15 @@ pub fn run(args: StressArgs) -> Result<ExitCode, String> {
         }
         args.methods.iter().map(String::as_str).collect()
     };
+    let all_soaks = ["producer", "consumer", "load", "barrier", "condition"];
     let soaks: Vec<&str> = if args.soaks.is_empty() {
-        vec!["producer", "consumer"]
+        all_soaks.to_vec()
     } else {
         for s in &args.soaks {
-            if !["producer", "consumer"].contains(&s.as_str()) {
-                return Err(format!("unknown soak {s:?}: use producer or consumer"));
+            if !all_soaks.contains(&s.as_str()) {
+                return Err(format!(
+                    "unknown soak {s:?}: use producer, consumer, load, barrier or condition"
+                ));
             }
         }
         args.soaks.iter().map(String::as_str).collect()
@@ -104,7 +117,8 @@ pub fn run(args: StressArgs) -> Result<ExitCode, String> {
             for soak in &soaks {
                 let kills = match *soak {
                     "producer" => args.producer_kills,
-                    _ => args.consumer_kills,
+                    "consumer" => args.consumer_kills,
+                    _ => args.fault_kills,
                 };
                 eprintln!("stress: {soak} soak, {method}, {profile} build ...");
                 match run_one(subject, soak, method, args.seconds, kills) {
@@ -123,7 +137,7 @@ pub fn run(args: StressArgs) -> Result<ExitCode, String> {
     }
     println!();
     println!(
-        "{:<9} {:<11} {:<8} {:>7} {:>8} {:>5} {:>11} {:>5} {:>11} {:>8}",
+        "{:<9} {:<11} {:<8} {:>7} {:>8} {:>5} {:>11} {:>5} {:>7} {:>5} {:>11} {:>8}",
         "soak",
         "method",
         "build",
@@ -132,6 +146,8 @@ pub fn run(args: StressArgs) -> Result<ExitCode, String> {
         "lost",
         "duplicated",
         "hung",
+        "broken",
+        "late",
         "items",
         "seconds"
     );
@@ -155,7 +171,7 @@ pub fn run(args: StressArgs) -> Result<ExitCode, String> {
     println!(
         "{}",
         if clean {
-            "stress: 0 corrupt, 0 lost, 0 duplicated, 0 hung"
+            "stress: 0 corrupt, 0 lost, 0 duplicated, 0 hung, 0 late"
         } else {
             "stress: FAILED"
         }
@@ -169,7 +185,7 @@ pub fn run(args: StressArgs) -> Result<ExitCode, String> {
 
 fn row(c: &Counts) -> String {
     format!(
-        "{:<9} {:<11} {:<8} {:>7} {:>8} {:>5} {:>11} {:>5} {:>11} {:>8.1}",
+        "{:<9} {:<11} {:<8} {:>7} {:>8} {:>5} {:>11} {:>5} {:>7} {:>5} {:>11} {:>8.1}",
         c.soak,
         c.method,
         c.profile,
@@ -178,6 +194,8 @@ fn row(c: &Counts) -> String {
         c.lost,
         c.duplicated,
         c.hung,
+        c.broken,
+        c.late,
         c.items,
         c.seconds
     )

@@ -1,7 +1,7 @@
-//! One kill soak of the reference's queue, run by `cargo xtask stress`:
-//! `stress-subject <producer|consumer> --method M --seconds N [--kills K]` (stopping at K kills
-//! if sooner). It prints one JSON line of
-//! counts ([`Counts`]) and exits 0 (the caller judges the counts).
+//! One soak of the reference, run by `cargo xtask stress`:
+//! `stress-subject <producer|consumer|load|barrier|condition> --method M --seconds N [--kills K]`
+//! (stopping at K kills if sooner). It prints one JSON line of counts ([`Counts`]) and exits 0
+//! (the caller judges the counts).
 //!
 //! * **producer**: two producer processes at a time put `(life, seq)` for `seq = 0, 1, ...`,
 //!   each recording in shared memory how many of its puts returned; each is SIGKILLed a random
@@ -15,6 +15,24 @@
 //!   order, must be `0, 1, 2, ...`, except that a consumer killed inside `get` may take one item
 //!   with it (it says when it is inside `get`).
 //!
+//! * **load** (no kills): 8 producer processes put 20 000 `(producer, seq)` each into one
+//!   queue while 2 consumer processes get them, and 4 processes increment a shared `Value`
+//!   10 000 times each under its lock, round after round: every item must arrive exactly once,
+//!   each producer's in order, and the value must be exact (a lost increment counts as `lost`).
+//! * **barrier**: 3 parties pass a `Barrier` round after round, each `wait` with a 1 s timeout;
+//!   one of them is SIGKILLed a random 0-2 ms after the first round passed (inside `wait` or
+//!   between two). The survivors must end their rounds with `BrokenBarrier` (the barrier
+//!   breaks, at once or at their timeout), never wedge, and never return from a `wait` later
+//!   than its timeout allows; `reset` must make the barrier usable again. `broken` counts the
+//!   trials whose barrier broke, `late` the waits that returned more than 1 s after their
+//!   timeout, `hung` those that had not returned 30 s after it.
+//! * **condition**: 3 waiter processes take turns consuming tokens that the parent issues one
+//!   at a time with `notify(1)` under the condition's lock (each waits with no timeout); the
+//!   parent SIGKILLs a random waiter at random points (before a notify, after it, while the
+//!   waiter holds the lock) and starts another. Every token must be consumed by a live waiter:
+//!   a notify absorbed by a dead waiter would leave the live ones asleep (`hung`: a token not
+//!   consumed within 10 s, after which the soak wakes them with `notify_all` and goes on).
+//!
 //! `corrupt` counts errors from any queue operation and processes that ended otherwise than by
 //! the kill; `lost` and `duplicated` count items; `hung` counts waits that outlasted a generous
 //! hang guard (a process not starting to put or get, a kill not ending a process).
@@ -22,7 +40,8 @@
 use std::time::{Duration, Instant};
 
 use multiprocessing::queue::Queue;
-use multiprocessing::shared::RawArray;
+use multiprocessing::shared::{RawArray, Value};
+use multiprocessing::sync::{Barrier, Condition};
 use multiprocessing::{Context, Error, Process};
 use serde::Serialize;
 
@@ -48,6 +67,10 @@ struct Counts {
     lost: u64,
     duplicated: u64,
     hung: u64,
+    /// Barrier soak: trials whose barrier broke (expected after a kill: informative).
+    broken: u64,
+    /// Barrier soak: waits that returned more than [`LATE`] after their timeout.
+    late: u64,
     items: u64,
     seconds: f64,
     /// What went wrong first, if anything.
@@ -403,10 +426,403 @@ fn consumer_soak(ctx: &Context, seconds: f64, kills: u64, counts: &mut Counts) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The load soak.
+
+/// Producers, consumers and items per producer of one load round.
+const LOAD_PRODUCERS: u32 = 8;
+const LOAD_CONSUMERS: usize = 2;
+const LOAD_ITEMS: u64 = 20_000;
+/// Processes incrementing the shared value, and increments each, per round.
+const LOAD_INCREMENTERS: u64 = 4;
+const LOAD_INCREMENTS: u64 = 10_000;
+
+/// Puts `(id, 0..LOAD_ITEMS)`.
+#[multiprocessing::target]
+fn load_produce(queue: Queue<(u32, u64)>, id: u32) {
+    for seq in 0..LOAD_ITEMS {
+        if let Err(err) = queue.put((id, seq)) {
+            eprintln!("stress load producer: {err}");
+            std::process::exit(3);
+        }
+    }
+}
+
+/// Gets items until `(u32::MAX, _)`, recording for each producer the next `seq` it expects;
+/// `results`: items, duplicated, lost, errors (indices as in the producer soak).
+#[multiprocessing::target]
+fn load_consume(queue: Queue<(u32, u64)>, seen: RawArray<u64>, results: RawArray<u64>) {
+    loop {
+        match queue.get() {
+            Ok((u32::MAX, _)) => return,
+            Ok((id, seq)) => {
+                // Each of the two consumers counts what it got; arrivals are checked as a set
+                // (a bit per item), since two consumers interleave.
+                let index = id as usize * LOAD_ITEMS as usize + seq as usize;
+                let word = seen.get(index).unwrap_or(u64::MAX);
+                let _ = seen.set(index, word + 1);
+                let _ = results.set(ITEMS, results.get(ITEMS).unwrap_or(0) + 1);
+            }
+            Err(err) => {
+                let _ = results.set(ERRORS, results.get(ERRORS).unwrap_or(0) + 1);
+                eprintln!("stress load consumer: {err}");
+                return;
+            }
+        }
+    }
+}
+
+#[multiprocessing::target]
+fn load_increment(value: Value<u64>) {
+    for _ in 0..LOAD_INCREMENTS {
+        let guard = match value.lock() {
+            Ok(guard) => guard,
+            Err(err) => {
+                eprintln!("stress load incrementer: {err}");
+                std::process::exit(3);
+            }
+        };
+        guard.set(guard.get() + 1);
+    }
+}
+
+/// Joins `p`, which must end with status 0 by itself within [`HANG`].
+fn join_clean(p: &Process, what: &str, counts: &mut Counts) {
+    if !p.join_timeout(HANG).unwrap_or(false) {
+        counts.hung += 1;
+        counts.problem(format!("{what} {p:?} did not end"));
+        let _ = p.kill();
+        let _ = p.join_timeout(HANG);
+    } else if p.exitcode().ok().flatten() != Some(0) {
+        counts.corrupt += 1;
+        counts.problem(format!("{what} {p:?} ended with {:?}", p.exitcode()));
+    }
+}
+
+fn load_soak(ctx: &Context, seconds: f64, counts: &mut Counts) {
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    loop {
+        // Each consumer writes its own counts, the parent sums them; arrivals are counted per
+        // item in one shared table (the consumers' increments of one item never race: an item
+        // arrives once, or twice only by a bug, which the race could then hide only partly).
+        let queue = Queue::<(u32, u64)>::new().unwrap();
+        let seen = RawArray::<u64>::new(LOAD_PRODUCERS as usize * LOAD_ITEMS as usize).unwrap();
+        let value = Value::new(0u64).unwrap();
+        let consumers: Vec<(Process, RawArray<u64>)> = (0..LOAD_CONSUMERS)
+            .map(|_| {
+                let results = RawArray::<u64>::new(4).unwrap();
+                let p = ctx.process(load_consume, (queue.clone(), seen.clone(), results.clone()));
+                p.start().unwrap();
+                (p, results)
+            })
+            .collect();
+        let producers: Vec<Process> = (0..LOAD_PRODUCERS)
+            .map(|id| {
+                let p = ctx.process(load_produce, (queue.clone(), id));
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        let incrementers: Vec<Process> = (0..LOAD_INCREMENTERS)
+            .map(|_| {
+                let p = ctx.process(load_increment, (value.clone(),));
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        for p in &producers {
+            join_clean(p, "a producer", counts);
+        }
+        for _ in 0..LOAD_CONSUMERS {
+            let _ = queue.put((u32::MAX, 0));
+        }
+        for (p, results) in &consumers {
+            join_clean(p, "a consumer", counts);
+            counts.items += results.get(ITEMS).unwrap_or(0);
+            counts.corrupt += results.get(ERRORS).unwrap_or(0);
+        }
+        for p in &incrementers {
+            join_clean(p, "an incrementer", counts);
+        }
+        for index in 0..seen.len() {
+            match seen.get(index).unwrap_or(0) {
+                1 => {}
+                0 => {
+                    counts.lost += 1;
+                    counts.problem(format!("load: item {index} never arrived"));
+                }
+                n => {
+                    counts.duplicated += n - 1;
+                    counts.problem(format!("load: item {index} arrived {n} times"));
+                }
+            }
+        }
+        let total = value.get().unwrap_or(0);
+        let expected = LOAD_INCREMENTERS * LOAD_INCREMENTS;
+        if total != expected {
+            counts.lost += expected.abs_diff(total);
+            counts.problem(format!("load: the value is {total}, not {expected}"));
+        }
+        if Instant::now() >= end {
+            break;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The barrier soak.
+
+/// Parties of the barrier soak, and the timeout of each of their waits.
+const PARTIES: usize = 3;
+const PARTY_TIMEOUT: Duration = Duration::from_secs(1);
+/// A wait that returns later than its timeout by more than this is `late`.
+const LATE: Duration = Duration::from_secs(1);
+/// Per party in the barrier soak's shared table: rounds passed, then the microseconds its last
+/// wait overshot its timeout, then how it ended (1: broken, 2: another error).
+const PARTY_ROUNDS: usize = 0;
+const PARTY_OVERSHOOT: usize = 1;
+const PARTY_END: usize = 2;
+
+/// Passes `barrier` round after round until a wait fails.
+#[multiprocessing::target]
+fn party(barrier: Barrier, table: RawArray<u64>, me: usize) {
+    let at = |field: usize| me * 3 + field;
+    loop {
+        let started = Instant::now();
+        let result = barrier.wait(Some(PARTY_TIMEOUT));
+        let took = started.elapsed();
+        let overshoot = took.saturating_sub(PARTY_TIMEOUT).as_micros() as u64;
+        let _ = table.set(at(PARTY_OVERSHOOT), overshoot);
+        match result {
+            Ok(_) => {
+                let rounds = table.get(at(PARTY_ROUNDS)).unwrap_or(0);
+                let _ = table.set(at(PARTY_ROUNDS), rounds + 1);
+            }
+            Err(Error::BrokenBarrier) => {
+                let _ = table.set(at(PARTY_END), 1);
+                return;
+            }
+            Err(err) => {
+                let _ = table.set(at(PARTY_END), 2);
+                eprintln!("stress party: {err}");
+                std::process::exit(3);
+            }
+        }
+    }
+}
+
+fn barrier_soak(ctx: &Context, seconds: f64, kills: u64, counts: &mut Counts) {
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    while Instant::now() < end && counts.kills < kills {
+        let barrier = Barrier::new(PARTIES).unwrap();
+        let table = RawArray::<u64>::new(PARTIES * 3).unwrap();
+        let parties: Vec<Process> = (0..PARTIES)
+            .map(|me| {
+                let p = ctx.process(party, (barrier.clone(), table.clone(), me));
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        let rounds = |table: &RawArray<u64>| {
+            (0..PARTIES)
+                .map(|me| table.get(me * 3 + PARTY_ROUNDS).unwrap_or(0))
+                .sum::<u64>()
+        };
+        let hang = Instant::now() + HANG;
+        while rounds(&table) == 0 && Instant::now() < hang {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let until = Instant::now() + Duration::from_micros(fastrand::u64(0..=2_000));
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        let victim = fastrand::usize(0..PARTIES);
+        // A party may have ended already (its round broke on a timeout under load): the kill
+        // then finds it gone, and the trial counts no kill.
+        let was_working = table.get(victim * 3 + PARTY_END).unwrap_or(0) == 0;
+        if was_working {
+            kill_and_judge(&parties[victim], true, counts);
+        }
+        for (me, p) in parties
+            .iter()
+            .enumerate()
+            .filter(|&(me, _)| me != victim || !was_working)
+        {
+            // The survivors end with BrokenBarrier within their timeout: at once when the dead
+            // party is counted out while the barrier fills, at their timeout otherwise.
+            let limit = PARTY_TIMEOUT + HANG;
+            if !p.join_timeout(limit).unwrap_or(false) {
+                counts.hung += 1;
+                counts.problem(format!(
+                    "party {me} wedged: no return from wait in {limit:?}"
+                ));
+                let _ = p.kill();
+                let _ = p.join_timeout(HANG);
+                continue;
+            }
+            match (
+                p.exitcode().ok().flatten(),
+                table.get(me * 3 + PARTY_END).unwrap_or(0),
+            ) {
+                (Some(0), 1) => {}
+                other => {
+                    counts.corrupt += 1;
+                    counts.problem(format!("party {me} ended with {other:?}"));
+                }
+            }
+            let overshoot = Duration::from_micros(table.get(me * 3 + PARTY_OVERSHOOT).unwrap_or(0));
+            if overshoot > LATE {
+                counts.late += 1;
+                counts.problem(format!("party {me}: a wait returned {overshoot:?} late"));
+            }
+        }
+        counts.items += rounds(&table) / PARTIES as u64;
+        match barrier.broken() {
+            Ok(true) => counts.broken += 1,
+            Ok(false) => {}
+            Err(err) => {
+                counts.corrupt += 1;
+                counts.problem(format!("broken(): {err}"));
+            }
+        }
+        // Reset makes it usable again: nobody waits, and it is not broken.
+        if barrier.reset().is_err()
+            || barrier.n_waiting().ok() != Some(0)
+            || barrier.broken().ok() != Some(false)
+        {
+            counts.corrupt += 1;
+            counts.problem("the barrier is unusable after reset".into());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The condition soak.
+
+/// Waiters of the condition soak; a token not consumed within this is a lost wake-up.
+const WAITERS: usize = 3;
+const TOKEN_HANG: Duration = Duration::from_secs(10);
+
+/// Consumes tokens: `tokens[0]` issued (by the parent), `tokens[1]` consumed (by the waiters),
+/// both under the condition's lock; `tokens[2 + me]` says this waiter holds the lock.
+#[multiprocessing::target]
+fn waiter(cond: Condition, tokens: RawArray<u64>, me: usize) {
+    loop {
+        // A holder killed with the lock: `lock` recovers it (and releases it); try again.
+        let guard = match cond.lock() {
+            Ok(guard) => guard,
+            Err(Error::OwnerDied) => continue,
+            Err(err) => {
+                eprintln!("stress waiter: {err}");
+                std::process::exit(3);
+            }
+        };
+        let _ = tokens.set(2 + me, 1);
+        while tokens.get(1).unwrap_or(0) >= tokens.get(0).unwrap_or(0) {
+            let _ = tokens.set(2 + me, 0);
+            match cond.wait(None) {
+                // Re-acquired after a dead holder: the lock is held, as after any wait.
+                Ok(_) | Err(Error::OwnerDied) => {}
+                Err(err) => {
+                    eprintln!("stress waiter: {err}");
+                    std::process::exit(3);
+                }
+            }
+            let _ = tokens.set(2 + me, 1);
+        }
+        // One store: killed before it, the token is still there; after it, consumed.
+        let _ = tokens.set(1, tokens.get(1).unwrap_or(0) + 1);
+        let _ = tokens.set(2 + me, 0);
+        drop(guard);
+    }
+}
+
+fn condition_soak(ctx: &Context, seconds: f64, kills: u64, counts: &mut Counts) {
+    let cond = Condition::new().unwrap();
+    let tokens = RawArray::<u64>::new(2 + WAITERS).unwrap();
+    let start = |me: usize| {
+        let p = ctx.process(waiter, (cond.clone(), tokens.clone(), me));
+        p.start().unwrap();
+        p
+    };
+    let mut waiters: Vec<Process> = (0..WAITERS).map(start).collect();
+    let lock = |counts: &mut Counts| loop {
+        match cond.lock() {
+            Ok(guard) => return Some(guard),
+            Err(Error::OwnerDied) => {}
+            Err(err) => {
+                counts.corrupt += 1;
+                counts.problem(format!("lock: {err}"));
+                return None;
+            }
+        }
+    };
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    while Instant::now() < end && counts.kills < kills {
+        // Where the kill lands this step: 0 none, 1 before the notify, 2 just after it, 3 a
+        // random moment while the token is being consumed.
+        let kill = match fastrand::u32(0..4) {
+            0 | 1 => 0,
+            n => n - 1,
+        };
+        let victim = fastrand::usize(0..WAITERS);
+        if kill == 1 {
+            let _ = waiters[victim].kill(); // not reaped: its slot still looks occupied
+        }
+        let Some(guard) = lock(counts) else { break };
+        let issued = tokens.get(0).unwrap_or(0) + 1;
+        let _ = tokens.set(0, issued);
+        if let Err(err) = cond.notify(1) {
+            counts.corrupt += 1;
+            counts.problem(format!("notify: {err}"));
+        }
+        drop(guard);
+        if kill == 2 {
+            let _ = waiters[victim].kill();
+        } else if kill == 3 {
+            std::thread::sleep(Duration::from_micros(fastrand::u64(0..=200)));
+            let _ = waiters[victim].kill();
+        }
+        if kill != 0 {
+            // Judged by how it ended: killed, or (never) ended by itself.
+            let holding = tokens.get(2 + victim).unwrap_or(0) == 1;
+            kill_and_judge(&waiters[victim], true, counts);
+            if holding {
+                let _ = tokens.set(2 + victim, 0);
+            }
+            waiters[victim] = start(victim);
+        }
+        // The token must be consumed by a live waiter.
+        let hang = Instant::now() + TOKEN_HANG;
+        while tokens.get(1).unwrap_or(0) < issued && Instant::now() < hang {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        if tokens.get(1).unwrap_or(0) < issued {
+            counts.hung += 1;
+            counts.problem(format!(
+                "token {issued}: no live waiter woke in {TOKEN_HANG:?}"
+            ));
+            if let Some(_guard) = lock(counts) {
+                let _ = cond.notify_all();
+            }
+        } else {
+            counts.items += 1;
+        }
+    }
+    for p in &waiters {
+        let _ = p.kill();
+        if !p.join_timeout(HANG).unwrap_or(false) {
+            counts.hung += 1;
+            counts.problem(format!("{p:?} did not end after SIGKILL"));
+        }
+    }
+}
+
 fn main() {
     multiprocessing::main_guard();
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: stress-subject <producer|consumer> --method M --seconds N [--kills K]";
+    let usage = "usage: stress-subject <producer|consumer|load|barrier|condition> --method M \
+                 --seconds N [--kills K]";
     let option = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -438,6 +854,9 @@ fn main() {
     match soak.as_str() {
         "producer" => producer_soak(&ctx, seconds, kills, &mut counts),
         "consumer" => consumer_soak(&ctx, seconds, kills, &mut counts),
+        "load" => load_soak(&ctx, seconds, &mut counts),
+        "barrier" => barrier_soak(&ctx, seconds, kills, &mut counts),
+        "condition" => condition_soak(&ctx, seconds, kills, &mut counts),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);

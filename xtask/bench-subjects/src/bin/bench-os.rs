@@ -177,7 +177,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match read(fd.as_raw_fd(), &mut buf[done..])? {
+        match read(fd, &mut buf[done..])? {
             0 => break,
             n => done += n,
         }
@@ -235,7 +235,7 @@ fn pipe_throughput(n: usize) -> Result<f64> {
     let child = match fork_now()? {
         ForkResult::Child => in_child(|| {
             drop((data_r, go_w));
-            read(go_r.as_raw_fd(), &mut [0u8])?;
+            read(&go_r, &mut [0u8])?;
             for i in 0..n as u64 {
                 // 8 bytes: one atomic pipe write.
                 write(&data_w, &i.to_le_bytes())?;
@@ -250,7 +250,7 @@ fn pipe_throughput(n: usize) -> Result<f64> {
     write(&go_w, &[1])?;
     let mut total = 0;
     while total < n * 8 {
-        match read(data_r.as_raw_fd(), &mut buf)? {
+        match read(&data_r, &mut buf)? {
             0 => return Err("the writer stopped early".into()),
             got => total += got,
         }
@@ -273,7 +273,7 @@ fn socket_throughput(n: usize) -> Result<f64> {
         ForkResult::Child => in_child(|| {
             drop((ours, go_w));
             let block = vec![0x5a_u8; MIB];
-            read(go_r.as_raw_fd(), &mut [0u8])?;
+            read(&go_r, &mut [0u8])?;
             for _ in 0..n {
                 write_all(&theirs, &block)?;
             }
@@ -287,7 +287,7 @@ fn socket_throughput(n: usize) -> Result<f64> {
     write(&go_w, &[1])?;
     let mut total = 0;
     while total < n * MIB {
-        match read(ours.as_raw_fd(), &mut buf)? {
+        match read(&ours, &mut buf)? {
             0 => return Err("the writer stopped early".into()),
             got => total += got,
         }
@@ -308,7 +308,7 @@ fn roundtrip(args: &Args) -> Result<Vec<f64>> {
             drop((down_w, up_r));
             pin(child_cpu)?;
             let mut byte = [0u8];
-            while read(down_r.as_raw_fd(), &mut byte)? == 1 {
+            while read(&down_r, &mut byte)? == 1 {
                 write(&up_w, &byte)?;
             }
             Ok(())
@@ -321,7 +321,7 @@ fn roundtrip(args: &Args) -> Result<Vec<f64>> {
         let t = Instant::now();
         for _ in 0..args.n {
             write(&down_w, &byte)?;
-            if read(up_r.as_raw_fd(), &mut byte)? != 1 {
+            if read(&up_r, &mut byte)? != 1 {
                 return Err("the echo stopped".into());
             }
         }
@@ -400,7 +400,7 @@ fn mutex_increments(n: usize) -> Result<f64> {
     for index in 0..INCREMENTERS {
         children.push(match fork_now()? {
             ForkResult::Child => in_child(|| {
-                read(go_r.as_raw_fd(), &mut [0u8])?;
+                read(&go_r, &mut [0u8])?;
                 for _ in 0..n {
                     // SAFETY: the mutex and the counter live in the shared mapping, initialized
                     // above; the counter is only touched under the mutex.
