@@ -12,11 +12,14 @@
 //! profile = "3.10.14"                  # the Python version whose behaviour it claims (patch level)
 //! version = "7.3.16"                   # optional: the implementation's own exact version
 //!
-//! [[deviation]]
+//! lacks = ["shared_memory"]           # optional APIs it lacks (the catalog's `needs`): skipped
+//!
+//! [[deviation]]                        # keys: see the `deviation` module
 //! scenario = "queue-feeder-flush"
-//! method = "spawn"                     # optional: every method when absent
+//! method = ["spawn", "forkserver"]     # optional: every method when absent
+//! outcome = "fail"                     # optional: fail | leak | timeout, the deviant outcome
 //! reason = "the feeder thread flushes late under PyPy's GC"
-//! clause = "QUEUE-4"
+//! clause = "IPC-4"
 //! ```
 //!
 //! ```
@@ -55,28 +58,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "manifest_dir",
 ];
 
-/// A known deviation: the implementation is expected to fail this scenario (for one method, or
-/// all). A listed scenario that fails or times out is `xfail`; one that passes is `xpass`, an
-/// error that asks for the entry to be removed. A deviation never hides a `leak` (what a run
-/// leaves behind disturbs the runs after it) nor an `error` (the run could not be judged).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Deviation {
-    /// The scenario id.
-    pub scenario: String,
-    /// The start method, or every method when `None`.
-    #[serde(default, deserialize_with = "de_method")]
-    pub method: Option<StartMethod>,
-    /// Why it deviates.
-    pub reason: String,
-    /// The clause it deviates from.
-    pub clause: String,
-}
-
-fn de_method<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<StartMethod>, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map(Some).map_err(serde::de::Error::custom)
-}
+pub use crate::deviation::Deviation;
 
 /// An implementation under test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -104,6 +86,8 @@ pub struct Adapter {
     pub manifest_dir: PathBuf,
     /// Known deviations.
     pub deviations: Vec<Deviation>,
+    /// The optional APIs it lacks (the catalog's `needs`): scenarios that need one are skipped.
+    pub lacks: Vec<String>,
 }
 
 /// Why an adapter could not be loaded or built.
@@ -173,6 +157,8 @@ struct RawManifest {
     python: Option<PathBuf>,
     #[serde(default)]
     deviation: Vec<Deviation>,
+    #[serde(default)]
+    lacks: Vec<String>,
 }
 
 impl Adapter {
@@ -242,14 +228,6 @@ impl Adapter {
             .profile
             .parse()
             .map_err(|e| bad(format!("`profile`: {e}")))?;
-        for d in &raw.deviation {
-            if d.reason.trim().is_empty() {
-                return Err(bad(format!(
-                    "deviation for scenario \"{}\": `reason` is empty: say why it deviates",
-                    d.scenario
-                )));
-            }
-        }
         Ok(Adapter {
             name: raw.name,
             command: raw.command,
@@ -260,6 +238,7 @@ impl Adapter {
             python: raw.python.unwrap_or_else(|| PathBuf::from("python3")),
             manifest_dir: PathBuf::from("."),
             deviations: raw.deviation,
+            lacks: raw.lacks,
         })
     }
 
@@ -288,6 +267,7 @@ impl Adapter {
             python: PathBuf::from("python3"),
             manifest_dir: PathBuf::from("."),
             deviations: Vec::new(),
+            lacks: Vec::new(),
         }
     }
 
@@ -327,6 +307,7 @@ impl Adapter {
             python: python.to_path_buf(),
             manifest_dir: PathBuf::from("."),
             deviations: Vec::new(),
+            lacks: Vec::new(),
         })
     }
 
@@ -340,7 +321,7 @@ impl Adapter {
     pub fn deviation(&self, scenario: &str, method: StartMethod) -> Option<&Deviation> {
         self.deviations
             .iter()
-            .find(|d| d.scenario == scenario && (d.method.is_none() || d.method == Some(method)))
+            .find(|d| d.concerns(scenario, method))
     }
 
     /// Whether it has this start method.
