@@ -111,13 +111,14 @@ fn secs(s: f64) -> Duration {
 /// How long a blocking call may take before the scenario is hung (Python: `timeout=60`).
 const HANG: Duration = Duration::from_secs(60);
 
-/// A value that cannot be serialized, as a `threading.Lock` cannot be pickled.
+/// A value no serializer can encode, as the Python programs' `Unserializable` (its reduction
+/// raises).
 struct Unpicklable;
 
 impl Serialize for Unpicklable {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
         Err(serde::ser::Error::custom(
-            "cannot pickle '_thread.lock' object",
+            "Unserializable refuses to be serialized",
         ))
     }
 }
@@ -354,7 +355,7 @@ fn pipe_unserializable_message(method: &str) {
     let (mut here, there) = pipe(true).unwrap();
     let p = ctx.process(print_one_message, (there,));
     p.start().unwrap();
-    say!("send(lock): {}", outcome(here.send(&Unpicklable)));
+    say!("send(unserializable): {}", outcome(here.send(&Unpicklable)));
     here.send("after the failed send").unwrap();
     p.join().unwrap();
     say!("exitcode: {}", exitcode(&p));
@@ -542,10 +543,10 @@ fn queue_items_from_exited_child(method: &str) {
     say!("one more get: {}", outcome(queue.get_timeout(secs(0.1))));
 }
 
-/// What `queue-unserializable-item` puts: an unpicklable object, or text.
+/// What `queue-unserializable-item` puts: an unserializable object, or text.
 #[derive(Serialize, Deserialize)]
 enum Item {
-    Lock(Unpicklable),
+    Unserializable(Unpicklable),
     Text(String),
 }
 
@@ -553,7 +554,7 @@ enum Item {
 fn consume_two(queue: Queue<Item>, mut conn: Connection) {
     let text = |item: Item| match item {
         Item::Text(text) => text,
-        Item::Lock(_) => "a lock".to_owned(),
+        Item::Unserializable(_) => "Unserializable".to_owned(),
     };
     conn.send(&text(queue.get_timeout(HANG).unwrap())).unwrap();
     match queue.get_timeout(secs(0.2)) {
@@ -567,7 +568,7 @@ fn queue_unserializable_item(method: &str) {
     main_guard();
     let ctx = ctx(method);
     let queue: Queue<Item> = Queue::new().unwrap();
-    say!("put(lock): {}", outcome(queue.put(Item::Lock(Unpicklable))));
+    say!("put(unserializable): {}", outcome(queue.put(Item::Unserializable(Unpicklable))));
     queue.put(Item::Text("next item".to_owned())).unwrap();
     let (mut here, there) = pipe(true).unwrap();
     let p = ctx.process(consume_two, (queue.clone(), there));

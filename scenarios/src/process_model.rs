@@ -57,6 +57,8 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("start-twice", start_twice),
     ("unknown-context", unknown_context),
     ("unserializable-argument", unserializable_argument),
+    ("thread-lock-argument", thread_lock_argument),
+    ("lambda-target", closure_target),
     ("use-after-close", use_after_close),
 ];
 
@@ -159,19 +161,7 @@ fn close_running(method: &str) {
 
 fn closure_target(method: &str) {
     main_guard();
-    let p = ctx(method).process(|| say!("child ran"), ());
-    match p.start() {
-        Err(err) => {
-            say!("start: {}", err.kind());
-            say!("pid: {}", py_opt(p.pid().unwrap()));
-            say!("active_children: {}", names());
-        }
-        Ok(()) => {
-            p.join().unwrap();
-            say!("start: ok");
-            say!("exitcode: {}", exitcode(&p));
-        }
-    }
+    start_and_report(&ctx(method).process(|| say!("child ran"), ()));
 }
 
 #[multiprocessing::target]
@@ -759,9 +749,32 @@ fn got_a_lock(lock: LockArgument) {
     );
 }
 
-fn unserializable_argument(method: &str) {
-    main_guard();
-    let p = ctx(method).process(got_a_lock, (LockArgument(Mutex::new(())),));
+/// An argument no serializer can encode, as the Python program's `Unserializable` (its reduction
+/// raises).
+struct Unserializable;
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "Unserializable refuses to be serialized",
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unserializable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unserializable)
+    }
+}
+
+#[multiprocessing::target]
+fn got_the_object(_object: Unserializable) {
+    say!("child got: Unserializable");
+}
+
+/// Starts `p` and prints what `start()` did, as `unserializable-argument` and
+/// `thread-lock-argument` do.
+fn start_and_report(p: &Process) {
     match p.start() {
         Err(err) => {
             say!("start: {}", err.kind());
@@ -774,6 +787,16 @@ fn unserializable_argument(method: &str) {
             say!("exitcode: {}", exitcode(&p));
         }
     }
+}
+
+fn unserializable_argument(method: &str) {
+    main_guard();
+    start_and_report(&ctx(method).process(got_the_object, (Unserializable,)));
+}
+
+fn thread_lock_argument(method: &str) {
+    main_guard();
+    start_and_report(&ctx(method).process(got_a_lock, (LockArgument(Mutex::new(())),)));
 }
 
 fn use_after_close(method: &str) {
