@@ -41,6 +41,8 @@ def kind(exc):
 
 def _end_children(exc_type, exc, tb):
     _previous_hook(exc_type, exc, tb)
+    if not issubclass(exc_type, Exception):  # KeyboardInterrupt: exit as Python does (LIFE-11)
+        return
     try:
         import multiprocessing
         children = multiprocessing.active_children()
