@@ -312,7 +312,10 @@ impl Catalog {
             path: path.clone(),
             message: toml_error(text, &e),
         })?;
-        if let Some(key) = table.keys().find(|k| !["scenario", "spec"].contains(&k.as_str())) {
+        if let Some(key) = table
+            .keys()
+            .find(|k| !["scenario", "spec"].contains(&k.as_str()))
+        {
             return Err(CatalogError::UnknownTopLevelKey {
                 path,
                 key: key.clone(),

@@ -18,8 +18,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::adapter::Adapter;
-use crate::deviation::Deviation;
 use crate::catalog::{Catalog, CatalogError, Scenario};
+use crate::deviation::Deviation;
 use crate::leak::ShmSnapshot;
 use crate::method::StartMethod;
 use crate::profile::VersionRange;
@@ -247,8 +247,15 @@ impl Report {
             ) {
                 continue;
             }
-            let pinned = (r.outcome == Outcome::Fail).then_some(r.actual.as_ref()).flatten();
-            let key = (r.implementation.as_str(), r.scenario.as_str(), r.outcome, pinned);
+            let pinned = (r.outcome == Outcome::Fail)
+                .then_some(r.actual.as_ref())
+                .flatten();
+            let key = (
+                r.implementation.as_str(),
+                r.scenario.as_str(),
+                r.outcome,
+                pinned,
+            );
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, methods)) => methods.push(r.start_method),
                 None => groups.push((key, vec![r.start_method])),
@@ -263,7 +270,9 @@ impl Report {
         let value = |v: toml::Value| v.to_string();
         let mut current = "";
         for ((implementation, scenario, outcome, actual), methods) in &groups {
-            let family = implementation.split_once('-').map_or(*implementation, |(f, _)| f);
+            let family = implementation
+                .split_once('-')
+                .map_or(*implementation, |(f, _)| f);
             let builtin = ["reference", "cpython", "pypy"].contains(&family);
             if *implementation != current {
                 current = implementation;
@@ -291,7 +300,11 @@ impl Report {
             if *outcome == Outcome::Xpass {
                 out.push_str(&format!(
                     "\n# {scenario} passes under {} although listed: remove or narrow its entry\n",
-                    methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                    methods
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
                 continue;
             }
@@ -302,7 +315,10 @@ impl Report {
                     value(family.to_string().into())
                 ));
             }
-            out.push_str(&format!("scenario = {}\n", value(scenario.to_string().into())));
+            out.push_str(&format!(
+                "scenario = {}\n",
+                value(scenario.to_string().into())
+            ));
             if !all {
                 out.push_str(&format!("method = {}\n", value(method_list())));
             }
@@ -317,7 +333,10 @@ impl Report {
                 out.push_str("]\n");
             }
             out.push_str("reason = \"\"\n");
-            let clauses = catalog.get(scenario).map(|s| s.clauses.clone()).unwrap_or_default();
+            let clauses = catalog
+                .get(scenario)
+                .map(|s| s.clauses.clone())
+                .unwrap_or_default();
             out.push_str(&format!(
                 "clause = {}{}\n",
                 value(clauses.first().cloned().unwrap_or_default().into()),
@@ -678,7 +697,12 @@ impl Suite {
                 });
             }
             for d in &a.deviations {
-                self.check_clause(&format!("adapter {}", a.name), &d.scenario, Some(d), &d.clause)?;
+                self.check_clause(
+                    &format!("adapter {}", a.name),
+                    &d.scenario,
+                    Some(d),
+                    &d.clause,
+                )?;
             }
             let known = self.catalog.capabilities();
             if let Some(api) = a.lacks.iter().find(|n| !known.contains(&n.as_str())) {

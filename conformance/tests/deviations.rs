@@ -42,8 +42,12 @@ fn a_pinned_deviation_that_happens_is_xfail() {
 fn a_pinned_deviation_with_another_failure_fails() {
     let _g = serial();
     // The trace pinned is not the one printed: another failure, not the one declared.
-    let d = Deviation::new("extra-line", "FIX-3", "prints a debugging line")
-        .with_lines(["start P1", "child P2 of P1", "done P1 N", "another line"]);
+    let d = Deviation::new("extra-line", "FIX-3", "prints a debugging line").with_lines([
+        "start P1",
+        "child P2 of P1",
+        "done P1 N",
+        "another line",
+    ]);
     let r = run_with(&with(d), "extra-line", Spawn);
     assert_eq!(r.outcome, Outcome::Fail, "{}", r.message);
     assert!(r.message.contains("another failure"), "{}", r.message);
@@ -157,7 +161,10 @@ fn lacks_reads_from_a_manifest_and_an_unknown_capability_is_an_error() {
     )
     .unwrap();
     assert_eq!(a.lacks, ["sharde_memory"]);
-    let err = suite().plan(&[a], &Selection::all()).map(|_| ()).unwrap_err();
+    let err = suite()
+        .plan(&[a], &Selection::all())
+        .map(|_| ())
+        .unwrap_err();
     assert!(matches!(err, SuiteError::UnknownCapability { .. }), "{err}");
     let msg = common::redact(&err.to_string());
     insta::assert_snapshot!(msg, @r#"adapter m: `lacks` names "sharde_memory", which no scenario of [fixtures]/catalog.toml needs; the optional APIs are: shared_memory"#);
@@ -166,7 +173,10 @@ fn lacks_reads_from_a_manifest_and_an_unknown_capability_is_an_error() {
 #[test]
 fn a_deviation_naming_an_unknown_clause_is_rejected() {
     let a = with(Deviation::new("extra-line", "FIX-33", "r"));
-    let err = suite().plan(&[a], &Selection::all()).map(|_| ()).unwrap_err();
+    let err = suite()
+        .plan(&[a], &Selection::all())
+        .map(|_| ())
+        .unwrap_err();
     assert!(matches!(err, SuiteError::UnknownClause { .. }), "{err}");
     let msg = common::redact(&err.to_string());
     insta::assert_snapshot!(msg, @r#"adapter fixture-sh: the [[deviation]] of scenario "extra-line" names clause "FIX-33", which [fixtures]/SPEC.md does not define: name one of its clauses (the scenario checks FIX-3)"#);
@@ -197,10 +207,18 @@ fn a_catalog_or_builtin_deviation_naming_an_unknown_clause_is_rejected() {
     )
     .unwrap();
     let err = Suite::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("deviations.toml: the [[deviation]] of scenario \"s\" names clause \"SPEC 12\""), "{err}");
+    assert!(
+        err.contains(
+            "deviations.toml: the [[deviation]] of scenario \"s\" names clause \"SPEC 12\""
+        ),
+        "{err}"
+    );
     std::fs::remove_file(dir.path().join("SPEC.md")).unwrap();
     let err = Suite::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("cannot read the specification the catalog names"), "{err}");
+    assert!(
+        err.contains("cannot read the specification the catalog names"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -225,4 +243,24 @@ fn unexpected_results_are_drafted_as_entries_that_then_hold() {
 
 fn s_draft(report: &conformance::Report, s: &Suite) -> String {
     report.draft_deviations(&s.catalog)
+}
+
+#[test]
+fn a_need_is_a_snake_case_api_name() {
+    let err = conformance::Catalog::parse(
+        "[[scenario]]\nid = \"s\"\nclauses = [\"A-1\"]\nstatement = \"x\"\nneeds = [\"Parent-Process\"]\n",
+        "catalog.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("key `needs`: \"Parent-Process\" is not an API name"),
+        "{err}"
+    );
+    let c = conformance::Catalog::parse(
+        "[[scenario]]\nid = \"s\"\nclauses = [\"A-1\"]\nstatement = \"x\"\nneeds = [\"parent_process\"]\n",
+        "catalog.toml",
+    )
+    .unwrap();
+    assert_eq!(c.capabilities(), ["parent_process"]);
 }

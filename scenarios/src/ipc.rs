@@ -569,7 +569,10 @@ fn queue_unserializable_item(method: &str) {
     main_guard();
     let ctx = ctx(method);
     let queue: Queue<Item> = Queue::new().unwrap();
-    say!("put(unserializable): {}", outcome(queue.put(Item::Unserializable(Unpicklable))));
+    say!(
+        "put(unserializable): {}",
+        outcome(queue.put(Item::Unserializable(Unpicklable)))
+    );
     queue.put(Item::Text("next item".to_owned())).unwrap();
     let (mut here, there) = pipe(true).unwrap();
     let p = ctx.process(consume_two, (queue.clone(), there));

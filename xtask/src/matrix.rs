@@ -426,9 +426,15 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
             stray_shm: Vec::new(),
         };
         std::fs::write(path, report.draft_deviations(&suite.catalog)).map_err(|e| {
-            Failure::Setup(format!("cannot write the deviations draft to {}: {e}", path.display()))
+            Failure::Setup(format!(
+                "cannot write the deviations draft to {}: {e}",
+                path.display()
+            ))
         })?;
-        eprintln!("drafted [[deviation]] entries in {}: edit them before use", path.display());
+        eprintln!(
+            "drafted [[deviation]] entries in {}: edit them before use",
+            path.display()
+        );
     }
     let file = ResultsFile {
         run,
