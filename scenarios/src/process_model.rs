@@ -804,7 +804,7 @@ fn start_and_report(p: &Process) {
         Ok(()) => {
             p.join().unwrap();
             say!("start: ok");
-            say!("exitcode: {}", exitcode(&p));
+            say!("exitcode: {}", exitcode(p));
         }
     }
 }
