@@ -9,8 +9,11 @@
 * `kind(exc)`: the SPEC kind of an exception raised where a serialization may fail:
   `Serialization` when the refusal is the exception or its cause, else `unexpected <Type>`, so
   that a serializer that crashes does not pass for one that refuses.
+* `shown(obj)`: `str(obj)` with memory addresses tagged (`{addr:0x7f...}`, SPEC.md 0.2), for
+  printing a received object whose type the scenario does not control.
 """
 import pickle
+import re
 import sys
 
 
@@ -37,6 +40,14 @@ def kind(exc):
         seen.add(id(link))
         link = link.__cause__ or link.__context__
     return "unexpected " + type(exc).__name__
+
+
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+
+
+def shown(obj):
+    """`str(obj)`, its memory addresses tagged as `{addr:0x...}`."""
+    return _ADDRESS.sub(lambda m: "{addr:%s}" % m.group(0), str(obj))
 
 
 def _end_children(exc_type, exc, tb):

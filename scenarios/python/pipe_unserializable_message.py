@@ -4,11 +4,11 @@ is the one the child receives."""
 import multiprocessing
 import sys
 
-from _support import Unserializable, kind
+from _support import Unserializable, kind, shown
 
 
 def child(conn):
-    print(f"child received: {conn.recv()}", flush=True)
+    print(f"child received: {shown(conn.recv())}", flush=True)
     conn.close()
 
 

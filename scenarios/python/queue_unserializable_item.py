@@ -7,13 +7,13 @@ import multiprocessing
 import queue as stdqueue
 import sys
 
-from _support import Unserializable, kind
+from _support import Unserializable, kind, shown
 
 
 def consumer(q, conn):
-    conn.send(q.get(timeout=60))
+    conn.send(shown(q.get(timeout=60)))
     try:
-        conn.send(q.get(timeout=0.2))
+        conn.send(shown(q.get(timeout=0.2)))
     except stdqueue.Empty:
         conn.send("Empty")
     conn.close()
