@@ -16,11 +16,14 @@
 //! identity = "mypkg"                   # what each process reports (defaults below)
 //! env = { PYTHONPATH = "{manifest_dir}/src" }  # optional: variables for the program
 //!
-//! [[deviation]]
+//! lacks = ["shared_memory"]           # optional APIs it lacks (the catalog's `needs`): skipped
+//!
+//! [[deviation]]                        # keys: see the `deviation` module
 //! scenario = "queue-feeder-flush"
-//! method = "spawn"                     # optional: every method when absent
+//! method = ["spawn", "forkserver"]     # optional: every method when absent
+//! outcome = "fail"                     # optional: fail | leak | timeout, the deviant outcome
 //! reason = "the feeder thread flushes late under PyPy's GC"
-//! clause = "QUEUE-4"
+//! clause = "IPC-4"
 //! ```
 //!
 //! **Paths.** [`Adapter::load`] resolves against the manifest's directory: `{manifest_dir}` is
@@ -78,28 +81,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "manifest_dir",
 ];
 
-/// A known deviation: the implementation is expected to fail this scenario (for one method, or
-/// all). A listed scenario that fails or times out is `xfail`; one that passes is `xpass`, an
-/// error that asks for the entry to be removed. A deviation never hides a `leak` (what a run
-/// leaves behind disturbs the runs after it) nor an `error` (the run could not be judged).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Deviation {
-    /// The scenario id.
-    pub scenario: String,
-    /// The start method, or every method when `None`.
-    #[serde(default, deserialize_with = "de_method")]
-    pub method: Option<StartMethod>,
-    /// Why it deviates.
-    pub reason: String,
-    /// The clause it deviates from.
-    pub clause: String,
-}
-
-fn de_method<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<StartMethod>, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map(Some).map_err(serde::de::Error::custom)
-}
+pub use crate::deviation::Deviation;
 
 /// An implementation under test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,6 +123,8 @@ pub struct Adapter {
     pub env: BTreeMap<String, String>,
     /// Known deviations.
     pub deviations: Vec<Deviation>,
+    /// The optional APIs it lacks (the catalog's `needs`): scenarios that need one are skipped.
+    pub lacks: Vec<String>,
 }
 
 /// The environment variable that names the file each process of a run appends its identity
@@ -239,6 +223,8 @@ struct RawManifest {
     env: BTreeMap<String, String>,
     #[serde(default)]
     deviation: Vec<Deviation>,
+    #[serde(default)]
+    lacks: Vec<String>,
 }
 
 impl Adapter {
@@ -326,14 +312,6 @@ impl Adapter {
             .profile
             .parse()
             .map_err(|e| bad(format!("`profile`: {e}")))?;
-        for d in &raw.deviation {
-            if d.reason.trim().is_empty() {
-                return Err(bad(format!(
-                    "deviation for scenario \"{}\": `reason` is empty: say why it deviates",
-                    d.scenario
-                )));
-            }
-        }
         if let Some(module) = &raw.module {
             if !is_dotted_name(module) {
                 return Err(bad(format!(
@@ -400,6 +378,7 @@ impl Adapter {
             python_shim,
             env: raw.env,
             deviations: raw.deviation,
+            lacks: raw.lacks,
         })
     }
 
@@ -432,6 +411,7 @@ impl Adapter {
             python_shim: false,
             env: BTreeMap::new(),
             deviations: Vec::new(),
+            lacks: Vec::new(),
         }
     }
 
@@ -475,6 +455,7 @@ impl Adapter {
             python_shim: true,
             env: BTreeMap::new(),
             deviations: Vec::new(),
+            lacks: Vec::new(),
         })
     }
 
@@ -488,7 +469,7 @@ impl Adapter {
     pub fn deviation(&self, scenario: &str, method: StartMethod) -> Option<&Deviation> {
         self.deviations
             .iter()
-            .find(|d| d.scenario == scenario && (d.method.is_none() || d.method == Some(method)))
+            .find(|d| d.concerns(scenario, method))
     }
 
     /// Whether it has this start method.

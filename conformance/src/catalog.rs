@@ -42,6 +42,7 @@ pub const SCENARIO_KEYS: &[&str] = &[
     "per_method",
     "stderr_contains",
     "variant",
+    "needs",
 ];
 
 /// The hang guard of a scenario that names none, in seconds.
@@ -76,6 +77,9 @@ pub struct Scenario {
     /// an older behaviour, in `<stem>+<name>.snap`. The first variant that matches a run's
     /// method and its implementation's profile is the one expected.
     pub variants: Vec<Variant>,
+    /// The optional APIs it needs (snake_case names, e.g. `parent_process`, `shared_memory`):
+    /// an implementation whose manifest `lacks` one of them skips it, with the reason.
+    pub needs: Vec<String>,
 }
 
 /// An expected outcome for some versions (`[[scenario.variant]]`):
@@ -172,6 +176,9 @@ pub struct Catalog {
     pub path: PathBuf,
     /// The scenarios, in file order.
     pub scenarios: Vec<Scenario>,
+    /// The specification whose clauses the scenarios and deviations name (top-level key
+    /// `spec`, relative to the catalog's directory), when the catalog names one.
+    pub spec: Option<PathBuf>,
 }
 
 /// Why a catalog could not be loaded. Every variant names the file, and the entry where there is
@@ -194,8 +201,11 @@ pub enum CatalogError {
         /// The parser's message.
         message: String,
     },
-    /// A key at the top level other than `scenario`.
-    #[error("{path}: unknown top-level key `{key}`: the catalog holds only `[[scenario]]` tables")]
+    /// A key at the top level other than `scenario` and `spec`.
+    #[error(
+        "{path}: unknown top-level key `{key}`: the catalog holds `spec = \"SPEC.md path\"` and \
+         `[[scenario]]` tables"
+    )]
     UnknownTopLevelKey {
         /// The catalog path.
         path: PathBuf,
@@ -272,6 +282,7 @@ struct RawScenario {
     per_method: Option<bool>,
     stderr_contains: Option<Vec<String>>,
     variant: Option<Vec<RawVariant>>,
+    needs: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -301,12 +312,31 @@ impl Catalog {
             path: path.clone(),
             message: toml_error(text, &e),
         })?;
-        if let Some(key) = table.keys().find(|k| k.as_str() != "scenario") {
+        if let Some(key) = table
+            .keys()
+            .find(|k| !["scenario", "spec"].contains(&k.as_str()))
+        {
             return Err(CatalogError::UnknownTopLevelKey {
                 path,
                 key: key.clone(),
             });
         }
+        let spec = match table.get("spec") {
+            None => None,
+            Some(toml::Value::String(p)) => Some(
+                path.parent()
+                    .map_or_else(|| PathBuf::from(p), |dir| dir.join(p)),
+            ),
+            Some(_) => {
+                return Err(CatalogError::BadValue {
+                    path,
+                    entry: "(top level)".into(),
+                    key: "spec".into(),
+                    message: "must be a string: the path of SPEC.md, relative to the catalog"
+                        .into(),
+                })
+            }
+        };
         let entries = match table.get("scenario") {
             None => Vec::new(),
             Some(toml::Value::Array(items)) => items.clone(),
@@ -329,12 +359,28 @@ impl Catalog {
             }
             scenarios.push(scenario);
         }
-        Ok(Catalog { path, scenarios })
+        Ok(Catalog {
+            path,
+            scenarios,
+            spec,
+        })
     }
 
     /// The scenario with this id.
     pub fn get(&self, id: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.id == id)
+    }
+
+    /// The optional APIs some scenario needs, sorted: what a manifest may say it `lacks`.
+    pub fn capabilities(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .scenarios
+            .iter()
+            .flat_map(|s| s.needs.iter().map(String::as_str))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 }
 
@@ -452,6 +498,16 @@ fn parse_entry(path: &Path, index: usize, entry: toml::Table) -> Result<Scenario
             "an empty substring checks nothing: remove it".into(),
         ));
     }
+    let needs = raw.needs.unwrap_or_default();
+    if let Some(n) = needs.iter().find(|n| !is_api_name(n)) {
+        return Err(bad(
+            "needs",
+            format!(
+                "\"{n}\" is not an API name: write the optional API in snake_case, e.g. \
+                 \"parent_process\""
+            ),
+        ));
+    }
     let mut variants = Vec::new();
     for v in raw.variant.unwrap_or_default() {
         let at = |m: String| bad("variant", format!("\"{}\": {m}", v.name));
@@ -497,6 +553,7 @@ fn parse_entry(path: &Path, index: usize, entry: toml::Table) -> Result<Scenario
         per_method: raw.per_method.unwrap_or(false),
         stderr_contains,
         variants,
+        needs,
     })
 }
 
@@ -516,10 +573,11 @@ fn check_type(key: &str, single: toml::Table) -> Result<(), String> {
         per_method: Option<bool>,
         stderr_contains: Option<Vec<String>>,
         variant: Option<Vec<toml::Table>>,
+        needs: Option<Vec<String>>,
     }
     let expected = match key {
         "id" | "statement" | "profiles" => "a string",
-        "clauses" | "methods" | "platforms" | "stderr_contains" => "a list of strings",
+        "clauses" | "methods" | "platforms" | "stderr_contains" | "needs" => "a list of strings",
         "timeout" => "an integer number of seconds",
         "unordered" | "per_method" => "a boolean (true or false)",
         "variant" => "an array of tables ([[scenario.variant]])",
@@ -553,6 +611,14 @@ where
     Ok(out)
 }
 
+/// An optional API's name: snake_case, starting with a letter (`parent_process`).
+fn is_api_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 fn is_kebab_case(id: &str) -> bool {
     !id.is_empty()
         && id.split('-').all(|w| {
@@ -564,7 +630,7 @@ fn is_kebab_case(id: &str) -> bool {
 
 /// `AREA-N`: an uppercase area (letters, digits, `_`), a dash, a number, optionally one lowercase
 /// letter (`PROC-3a`).
-fn is_clause(c: &str) -> bool {
+pub(crate) fn is_clause(c: &str) -> bool {
     let Some((area, num)) = c.rsplit_once('-') else {
         return false;
     };

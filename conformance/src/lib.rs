@@ -6,6 +6,7 @@
 //! - [`catalog`]: `scenarios/catalog.toml`, validated, with defaults applied;
 //! - [`trace`]: trace normalization and the `.snap` expected outcomes;
 //! - [`adapter`]: how to run a scenario against an implementation (manifests and built-ins);
+//! - [`deviation`]: an implementation's declared deviations, and how they change a judgement;
 //! - [`run`]: running one scenario in its own session, with a timeout and leak checks, and
 //!   judging it;
 //! - [`suite`]: many runs in parallel, and their report;
@@ -22,6 +23,7 @@
 
 pub mod adapter;
 pub mod catalog;
+pub mod deviation;
 pub mod leak;
 pub mod method;
 pub mod profile;
@@ -29,8 +31,9 @@ pub mod run;
 pub mod suite;
 pub mod trace;
 
-pub use adapter::{Adapter, AdapterError, Deviation, IDENTITY_FILE_VAR, REFERENCE_PROFILE};
+pub use adapter::{Adapter, AdapterError, IDENTITY_FILE_VAR, REFERENCE_PROFILE};
 pub use catalog::{Catalog, CatalogError, Scenario, Variant};
+pub use deviation::{DeviantOutcome, Deviation, DeviationKind};
 pub use method::{Platform, StartMethod};
 pub use profile::{ProfileError, Version, VersionRange};
 pub use run::{Outcome, RunOptions, RunResult, Runner};

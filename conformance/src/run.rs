@@ -356,6 +356,21 @@ pub fn skip_reason(adapter: &Adapter, scenario: &Scenario, method: StartMethod) 
     if !adapter.has_method(method) {
         return Some(format!("{} lacks start method {method}", adapter.name));
     }
+    if let Some(api) = scenario.needs.iter().find(|n| adapter.lacks.contains(n)) {
+        return Some(format!(
+            "{} lacks {api}, which the scenario needs (`lacks` in its manifest)",
+            adapter.name
+        ));
+    }
+    if let Some(d) = adapter
+        .deviation(&scenario.id, method)
+        .filter(|d| d.kind == crate::deviation::DeviationKind::NotApplicable)
+    {
+        return Some(format!(
+            "not applicable to {} ({}): {}",
+            adapter.name, d.clause, d.reason
+        ));
+    }
     None
 }
 
@@ -592,6 +607,7 @@ fn judge(
     exec: Execution,
 ) {
     let lines = normalize(&exec.stdout, scenario.unordered);
+    let trace = lines.clone();
     let mut notes: Vec<String> = Vec::new();
     let mut outcome;
 
@@ -674,25 +690,13 @@ fn judge(
     let mut message = leaks;
     message.extend(notes);
 
-    // Deviations turn a fail or a timeout into xfail, and a pass into xpass.
+    // Deviations turn what they declare into xfail, and a pass into xpass (crate::deviation).
     if let Some(d) = adapter.deviation(&scenario.id, method) {
-        let listed = format!(
-            "listed as a deviation from {} in {}: {}",
-            d.clause, adapter.name, d.reason
-        );
-        match outcome {
-            Outcome::Pass => {
-                outcome = Outcome::Xpass;
-                message.insert(
-                    0,
-                    format!("passed although {listed}; remove the [[deviation]] entry"),
-                );
-            }
-            Outcome::Fail | Outcome::Timeout => {
-                outcome = Outcome::Xfail;
-                message.insert(0, listed);
-            }
-            _ => {}
+        let exit = result.actual.as_ref().map(|a| a.exit);
+        let (judged, note) = crate::deviation::judge(d, &adapter.name, outcome, exit, &trace);
+        outcome = judged;
+        if !note.is_empty() {
+            message.insert(0, note);
         }
     }
     if outcome != Outcome::Pass {

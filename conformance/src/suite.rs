@@ -17,12 +17,14 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapter::{Adapter, Deviation};
+use crate::adapter::Adapter;
 use crate::catalog::{Catalog, CatalogError, Scenario};
+use crate::deviation::Deviation;
 use crate::leak::ShmSnapshot;
 use crate::method::StartMethod;
 use crate::profile::VersionRange;
 use crate::run::{Outcome, RunResult, Runner};
+use crate::trace::Expected;
 
 /// Which scenarios and start methods to run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,6 +81,46 @@ pub enum SuiteError {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// The specification the catalog names cannot be read.
+    #[error("{path}: cannot read the specification the catalog names (`spec`): {source}")]
+    Spec {
+        /// The specification's path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A scenario or a deviation names a clause the specification does not define.
+    #[error(
+        "{origin}: {what} names clause \"{clause}\", which {spec} does not define: name one of \
+         its clauses{hint}"
+    )]
+    UnknownClause {
+        /// Where the clause was named (the catalog, the deviations file, or `adapter <name>`).
+        origin: String,
+        /// The entry that names it.
+        what: String,
+        /// The clause.
+        clause: String,
+        /// The specification.
+        spec: PathBuf,
+        /// The scenario's own clauses, when a deviation names another.
+        hint: String,
+    },
+    /// A manifest says its implementation lacks an optional API no scenario needs.
+    #[error(
+        "adapter {adapter}: `lacks` names \"{api}\", which no scenario of {catalog} needs; the \
+         optional APIs are: {known}"
+    )]
+    UnknownCapability {
+        /// The adapter's name.
+        adapter: String,
+        /// The name.
+        api: String,
+        /// The catalog path.
+        catalog: PathBuf,
+        /// The names scenarios need, comma separated.
+        known: String,
     },
     /// An adapter lists a deviation for a scenario the catalog lacks.
     #[error(
@@ -173,6 +215,142 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Draft `[[deviation]]` entries for this run's unexpected results, for a person to edit
+    /// (as wpt's update-expectations does): one per implementation, scenario and observed
+    /// outcome, with the start methods grouped and the outcome pinned (a fail's exit status and
+    /// trace too). The reason is left empty, which a loaded entry may not be: say why before
+    /// use. A built-in implementation's entries name it (`scenarios/deviations.toml`); another's
+    /// go in its manifest. An `xpass` gets a comment asking to remove its entry.
+    ///
+    /// ```
+    /// # use conformance::{Catalog, Report, RunResult, Outcome, StartMethod, Expected};
+    /// let catalog = Catalog::parse(
+    ///     "[[scenario]]\nid = \"s\"\nclauses = [\"LIFE-1\"]\nstatement = \"x\"\n", "c").unwrap();
+    /// let fail = |m| RunResult {
+    ///     scenario: "s".into(), implementation: "mine".into(), start_method: m, variant: None,
+    ///     outcome: Outcome::Fail, seconds: 0.1, expected: None,
+    ///     actual: Some(Expected { exit: 1, lines: vec!["boom".into()] }), message: String::new(),
+    /// };
+    /// let report = Report { results: vec![fail(StartMethod::Fork), fail(StartMethod::Spawn)],
+    ///                       stray_shm: vec![] };
+    /// let draft = report.draft_deviations(&catalog);
+    /// assert!(draft.contains("method = [\"fork\", \"spawn\"]\noutcome = \"fail\"\nexit = 1\n"), "{draft}");
+    /// ```
+    pub fn draft_deviations(&self, catalog: &Catalog) -> String {
+        type Key<'a> = (&'a str, &'a str, Outcome, Option<&'a Expected>);
+        let mut groups: Vec<(Key<'_>, Vec<StartMethod>)> = Vec::new();
+        for r in &self.results {
+            if !matches!(
+                r.outcome,
+                Outcome::Fail | Outcome::Leak | Outcome::Timeout | Outcome::Xpass
+            ) {
+                continue;
+            }
+            let pinned = (r.outcome == Outcome::Fail)
+                .then_some(r.actual.as_ref())
+                .flatten();
+            let key = (
+                r.implementation.as_str(),
+                r.scenario.as_str(),
+                r.outcome,
+                pinned,
+            );
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, methods)) => methods.push(r.start_method),
+                None => groups.push((key, vec![r.start_method])),
+            }
+        }
+        let mut out = String::from(
+            "# Drafted by `cargo xtask matrix --write-deviations` from a run's unexpected results: \
+             one entry\n# per implementation, scenario and outcome. Edit before use: say why \
+             (`reason` is empty, which\n# is rejected), check the clause and the kind, and write \
+             `*` where a pinned line varies.\n",
+        );
+        let value = |v: toml::Value| v.to_string();
+        let mut current = "";
+        for ((implementation, scenario, outcome, actual), methods) in &groups {
+            let family = implementation
+                .split_once('-')
+                .map_or(*implementation, |(f, _)| f);
+            let builtin = ["reference", "cpython", "pypy"].contains(&family);
+            if *implementation != current {
+                current = implementation;
+                out.push_str(&format!(
+                    "\n# ---------------- {implementation}: {}\n",
+                    if builtin {
+                        "scenarios/deviations.toml"
+                    } else {
+                        "its adapter manifest"
+                    }
+                ));
+            }
+            let all = catalog
+                .get(scenario)
+                .map(|s| s.methods.len() <= methods.len())
+                .unwrap_or(false);
+            let method_list = || {
+                toml::Value::Array(
+                    methods
+                        .iter()
+                        .map(|m| toml::Value::String(m.to_string()))
+                        .collect(),
+                )
+            };
+            if *outcome == Outcome::Xpass {
+                out.push_str(&format!(
+                    "\n# {scenario} passes under {} although listed: remove or narrow its entry\n",
+                    methods
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            }
+            out.push_str("\n[[deviation]]\n");
+            if builtin {
+                out.push_str(&format!(
+                    "implementation = {}\n",
+                    value(family.to_string().into())
+                ));
+            }
+            out.push_str(&format!(
+                "scenario = {}\n",
+                value(scenario.to_string().into())
+            ));
+            if !all {
+                out.push_str(&format!("method = {}\n", value(method_list())));
+            }
+            out.push_str(&format!("outcome = \"{outcome}\"\n"));
+            if let Some(actual) = actual {
+                out.push_str(&format!("exit = {}\n", actual.exit));
+                out.push_str("lines = [\n");
+                for l in &actual.lines {
+                    let l = value(toml::Value::String(l.replace('*', "**")));
+                    out.push_str(&format!("    {l},\n"));
+                }
+                out.push_str("]\n");
+            }
+            out.push_str("reason = \"\"\n");
+            let clauses = catalog
+                .get(scenario)
+                .map(|s| s.clauses.clone())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "clause = {}{}\n",
+                value(clauses.first().cloned().unwrap_or_default().into()),
+                if clauses.len() > 1 {
+                    format!("  # the scenario checks {}", clauses.join(", "))
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        out
+    }
+}
+
 fn width(lens: impl Iterator<Item = usize>, min: usize) -> usize {
     lens.max().unwrap_or(0).max(min)
 }
@@ -212,6 +390,9 @@ pub struct Suite {
     pub runner: Runner,
     /// The known deviations of the built-in implementations (`deviations.toml`).
     pub builtin_deviations: Vec<BuiltinDeviation>,
+    /// The clauses the catalog's specification defines (its `spec` key), when it names one:
+    /// every clause a scenario or a deviation names must be one of them.
+    pub spec_clauses: Option<std::collections::BTreeSet<String>>,
 }
 
 /// A known deviation of a built-in implementation (`reference`, `cpython`, `pypy`), kept with
@@ -222,7 +403,9 @@ pub struct Suite {
 /// implementation = "pypy"          # reference | cpython | pypy
 /// profiles = "<3.10"               # optional: only for these claimed Python versions
 /// scenario = "queue-feeder-flush"
-/// method = "spawn"                 # optional: every method when absent
+/// method = ["spawn"]               # optional: every method when absent
+/// outcome = "fail"                 # optional, and the other keys of a deviation (see
+///                                  # crate::deviation): kind, exit, lines
 /// reason = "why, in a sentence or two"
 /// clause = "IPC-4"
 /// ```
@@ -251,20 +434,7 @@ impl BuiltinDeviation {
 #[serde(deny_unknown_fields)]
 struct RawDeviations {
     #[serde(default)]
-    deviation: Vec<RawBuiltinDeviation>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBuiltinDeviation {
-    implementation: String,
-    #[serde(default)]
-    profiles: Option<String>,
-    scenario: String,
-    #[serde(default)]
-    method: Option<String>,
-    reason: String,
-    clause: String,
+    deviation: Vec<toml::Table>,
 }
 
 /// Parses `deviations.toml` text; `path` names it in errors.
@@ -280,41 +450,58 @@ pub fn parse_builtin_deviations(
         toml::from_str(text).map_err(|e| bad(crate::catalog::toml_error(text, &e)))?;
     raw.deviation
         .into_iter()
-        .map(|d| {
-            let at = format!("deviation for scenario \"{}\"", d.scenario);
-            if !["reference", "cpython", "pypy"].contains(&d.implementation.as_str()) {
+        .enumerate()
+        .map(|(i, mut table)| {
+            let at = match table.get("scenario") {
+                Some(toml::Value::String(id)) => format!("deviation for scenario \"{id}\""),
+                _ => format!("deviation #{}", i + 1),
+            };
+            let implementation = match table.remove("implementation") {
+                Some(toml::Value::String(name)) => name,
+                _ => {
+                    return Err(bad(format!(
+                        "{at}: `implementation` must name reference, cpython or pypy"
+                    )))
+                }
+            };
+            if !["reference", "cpython", "pypy"].contains(&implementation.as_str()) {
                 return Err(bad(format!(
-                    "{at}: unknown implementation \"{}\": use reference, cpython or pypy (other \
-                     implementations list their deviations in their adapter manifest)",
-                    d.implementation
+                    "{at}: unknown implementation \"{implementation}\": use reference, cpython or \
+                     pypy (other implementations list their deviations in their adapter manifest)"
                 )));
             }
-            if d.reason.trim().is_empty() || d.clause.trim().is_empty() {
-                return Err(bad(format!(
-                    "{at}: `reason` and `clause` must say why it deviates and from what"
-                )));
-            }
-            let profiles = match &d.profiles {
+            let profiles = match table.remove("profiles") {
                 None => VersionRange::all(),
-                Some(p) => p
+                Some(toml::Value::String(p)) => p
                     .parse()
                     .map_err(|e| bad(format!("{at}: `profiles`: {e}")))?,
+                Some(_) => return Err(bad(format!("{at}: `profiles` must be a string"))),
             };
-            let method = match &d.method {
-                None => None,
-                Some(m) => Some(m.parse().map_err(|e| bad(format!("{at}: `method`: {e}")))?),
-            };
+            let deviation: Deviation = table
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(e.message().trim_end().to_string()))?;
             Ok(BuiltinDeviation {
-                implementation: d.implementation,
+                implementation,
                 profiles,
-                deviation: Deviation {
-                    scenario: d.scenario,
-                    method,
-                    reason: d.reason,
-                    clause: d.clause,
-                },
+                deviation,
             })
         })
+        .collect()
+}
+
+/// The clause ids a specification defines: each `- **AREA-N**` that begins a line.
+///
+/// ```
+/// let spec = "## 1. Names\n- **PROC-1** (MUST) A child...\n- **PROC-2a** (SHOULD) ...\n";
+/// let ids = conformance::suite::spec_clauses(spec);
+/// assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["PROC-1", "PROC-2a"]);
+/// ```
+pub fn spec_clauses(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- **"))
+        .filter_map(|rest| rest.split_once("**").map(|(id, _)| id))
+        .filter(|id| crate::catalog::is_clause(id))
+        .map(String::from)
         .collect()
 }
 
@@ -345,10 +532,76 @@ impl Suite {
                 })
             }
         };
-        Ok(Suite {
+        let mut catalog = catalog;
+        // `scenarios/../conformance/SPEC.md` reads better as the file it is.
+        catalog.spec = catalog.spec.map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+        let spec_clauses = match &catalog.spec {
+            None => None,
+            Some(spec) => Some(spec_clauses(&std::fs::read_to_string(spec).map_err(
+                |source| SuiteError::Spec {
+                    path: spec.clone(),
+                    source,
+                },
+            )?)),
+        };
+        let suite = Suite {
             catalog,
             runner: Runner::new(dir, dir.join("expected")),
             builtin_deviations,
+            spec_clauses,
+        };
+        suite.check_clauses(&deviations_path)?;
+        Ok(suite)
+    }
+
+    /// Every clause the catalog and the built-in deviations name is one the specification
+    /// defines (when the catalog names one).
+    fn check_clauses(&self, deviations_path: &Path) -> Result<(), SuiteError> {
+        for s in &self.catalog.scenarios {
+            for c in &s.clauses {
+                self.check_clause(&self.catalog.path.display().to_string(), &s.id, None, c)?;
+            }
+        }
+        let origin = deviations_path.display().to_string();
+        for d in &self.builtin_deviations {
+            let d = &d.deviation;
+            self.check_clause(&origin, &d.scenario, Some(d), &d.clause)?;
+        }
+        Ok(())
+    }
+
+    /// `clause`, named by scenario `id` (or by `deviation` of it), is one the specification
+    /// defines.
+    fn check_clause(
+        &self,
+        origin: &str,
+        id: &str,
+        deviation: Option<&Deviation>,
+        clause: &str,
+    ) -> Result<(), SuiteError> {
+        let (Some(known), Some(spec)) = (&self.spec_clauses, &self.catalog.spec) else {
+            return Ok(());
+        };
+        if known.contains(clause) {
+            return Ok(());
+        }
+        let own = self
+            .catalog
+            .get(id)
+            .map(|s| s.clauses.join(", "))
+            .unwrap_or_default();
+        Err(SuiteError::UnknownClause {
+            origin: origin.to_string(),
+            what: match deviation {
+                Some(_) => format!("the [[deviation]] of scenario \"{id}\""),
+                None => format!("scenario \"{id}\""),
+            },
+            clause: clause.to_string(),
+            spec: spec.clone(),
+            hint: match deviation {
+                Some(_) if !own.is_empty() => format!(" (the scenario checks {own})"),
+                _ => String::new(),
+            },
         })
     }
 
@@ -358,6 +611,7 @@ impl Suite {
             catalog,
             runner,
             builtin_deviations: Vec::new(),
+            spec_clauses: None,
         }
     }
 
@@ -443,6 +697,27 @@ impl Suite {
                     adapter: a.name.clone(),
                     id: d.scenario.clone(),
                     catalog: path.clone(),
+                });
+            }
+            for d in &a.deviations {
+                self.check_clause(
+                    &format!("adapter {}", a.name),
+                    &d.scenario,
+                    Some(d),
+                    &d.clause,
+                )?;
+            }
+            let known = self.catalog.capabilities();
+            if let Some(api) = a.lacks.iter().find(|n| !known.contains(&n.as_str())) {
+                return Err(SuiteError::UnknownCapability {
+                    adapter: a.name.clone(),
+                    api: api.clone(),
+                    catalog: path.clone(),
+                    known: if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    },
                 });
             }
         }

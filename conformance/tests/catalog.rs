@@ -73,7 +73,7 @@ fn an_empty_file_is_an_empty_catalog() {
 #[test]
 fn unknown_key() {
     let text = format!("{MINIMAL}timeuot = 5\n");
-    insta::assert_snapshot!(err(&text), @r#"scenarios/catalog.toml: scenario "exit-code" (#1): unknown key `timeuot`; the keys are: id, clauses, statement, methods, platforms, timeout, profiles, unordered, per_method, stderr_contains, variant"#);
+    insta::assert_snapshot!(err(&text), @r#"scenarios/catalog.toml: scenario "exit-code" (#1): unknown key `timeuot`; the keys are: id, clauses, statement, methods, platforms, timeout, profiles, unordered, per_method, stderr_contains, variant, needs"#);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn unknown_method() {
 )]
 #[case::top_level_key(
     "version = 1\n",
-    "scenarios/catalog.toml: unknown top-level key `version`: the catalog holds only `[[scenario]]` tables"
+    "scenarios/catalog.toml: unknown top-level key `version`: the catalog holds `spec = \"SPEC.md path\"` and `[[scenario]]` tables"
 )]
 #[case::single_table(
     "[scenario]\nid = \"a\"\n",

@@ -207,11 +207,10 @@ fn a_program_that_cannot_start_is_an_error() {
 }
 
 fn deviation(scenario: &str, method: Option<StartMethod>) -> Deviation {
-    Deviation {
-        scenario: scenario.into(),
-        method,
-        reason: "prints a debugging line".into(),
-        clause: "FIX-3".into(),
+    let d = Deviation::new(scenario, "FIX-3", "prints a debugging line");
+    match method {
+        Some(m) => d.with_methods(&[m]),
+        None => d,
     }
 }
 

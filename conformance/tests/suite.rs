@@ -75,12 +75,8 @@ fn a_selection_naming_an_unknown_scenario_is_an_error() {
 
 #[test]
 fn a_deviation_for_an_unknown_scenario_is_an_error() {
-    let a = common::adapter().with_deviation(conformance::Deviation {
-        scenario: "renamed-away".into(),
-        method: None,
-        reason: "r".into(),
-        clause: "FIX-1".into(),
-    });
+    let a =
+        common::adapter().with_deviation(conformance::Deviation::new("renamed-away", "FIX-1", "r"));
     let err = suite().run(&[a], &Selection::all(), 1).unwrap_err();
     let msg = common::redact(&err.to_string());
     insta::assert_snapshot!(msg, @r#"adapter fixture-sh: deviation for unknown scenario "renamed-away" (not in [fixtures]/catalog.toml): fix or remove the [[deviation]] entry"#);

@@ -3,6 +3,8 @@ after join."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def blocked(conn):
     conn.send("ready")

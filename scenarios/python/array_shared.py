@@ -3,6 +3,8 @@ child sees what the parent wrote."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def squares(arr):
     for i in range(len(arr)):

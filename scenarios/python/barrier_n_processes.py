@@ -3,6 +3,8 @@ arrived, and their wait() calls return the arrival indices 0, 1 and 2, one each.
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 PARTIES = 3
 
 

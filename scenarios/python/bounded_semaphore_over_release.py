@@ -4,6 +4,8 @@ succeed, a third does not."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def attempt(who, sem):
     try:

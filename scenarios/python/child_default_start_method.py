@@ -3,6 +3,8 @@ whether it was started from an explicit context or from the default one."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def report(how):
     print(f"child started {how}: get_start_method(allow_none=True) is "

@@ -5,6 +5,8 @@ import os
 import sys
 import tempfile
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def report(parent_cwd):
     print(f"child's current directory is the parent's at start(): {os.getcwd() == parent_cwd}",

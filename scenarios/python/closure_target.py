@@ -4,6 +4,8 @@ import multiprocessing
 import pickle
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 if __name__ == '__main__':
     ctx = multiprocessing.get_context(sys.argv[1])

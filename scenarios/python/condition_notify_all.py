@@ -4,6 +4,8 @@ returns True."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def say(line):
     sys.stdout.write(line + "\n")

@@ -3,6 +3,8 @@ DaemonicChildren; the daemon catches it and ends normally (exitcode 0)."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def noop():
     pass

@@ -4,6 +4,8 @@ import multiprocessing
 import sys
 import time
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def daemon_body(conn):
     conn.send("ready")

@@ -6,6 +6,8 @@ CPython 3.14.10 and 3.15.2 (and fork on 3.8.18 to 3.13.18).
 The start-method argument is ignored."""
 import multiprocessing
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 if __name__ == '__main__':
     default = multiprocessing.get_start_method()

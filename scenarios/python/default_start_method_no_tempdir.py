@@ -10,6 +10,8 @@ import ctypes
 import os
 import multiprocessing
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 MS_RDONLY, MS_REC, MS_PRIVATE = 1, 0x4000, 1 << 18
 

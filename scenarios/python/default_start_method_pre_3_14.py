@@ -8,6 +8,8 @@ was not run, no 3.14 interpreter being available here.
 The start-method argument is ignored."""
 import multiprocessing
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 if __name__ == '__main__':
     default = multiprocessing.get_start_method()

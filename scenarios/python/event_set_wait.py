@@ -3,6 +3,8 @@ parent sets it, the child's wait() returns True; clear() makes it clear again fo
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def waiter(event, conn):
     print(f"child is_set before: {event.is_set()}", flush=True)

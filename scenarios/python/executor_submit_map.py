@@ -4,6 +4,8 @@ import concurrent.futures
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def cube(x):
     return x * x * x

@@ -3,6 +3,8 @@
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def work():
     raise ValueError("boom")

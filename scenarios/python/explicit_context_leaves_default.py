@@ -5,6 +5,8 @@ child called get_start_method(), which fixed the default (variant `fixes-default
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def noop():
     pass

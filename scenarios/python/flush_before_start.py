@@ -3,6 +3,8 @@ child writes, under every method (stdout is a pipe here, so block-buffered)."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def child():
     print("the child's line", flush=True)

@@ -4,6 +4,8 @@ import multiprocessing
 import sys
 import threading
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 LOCK = threading.Lock()
 
 

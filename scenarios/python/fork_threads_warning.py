@@ -6,6 +6,8 @@ import sys
 import threading
 import warnings
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def noop():
     pass

@@ -3,6 +3,8 @@ seen changed by a fork child, but with its import-time value by spawn and forkse
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 VALUE = 'original'
 
 

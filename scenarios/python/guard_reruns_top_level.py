@@ -3,6 +3,8 @@
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 # one write per line: spawn and forkserver children print this concurrently
 sys.stdout.write("top\n")
 sys.stdout.flush()

@@ -5,6 +5,8 @@ with 1. The reference deviates: its child ends from the signal handler at once, 
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def grandchild(conn):
     conn.recv()  # the main process says when

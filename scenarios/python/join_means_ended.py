@@ -5,6 +5,8 @@ then end-of-file at once: poll(0) is True and recv() raises EOFError."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 CHILDREN = 30
 
 

@@ -6,6 +6,8 @@ poll() finds no such child of its own)."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def blocked(conn):
     conn.send("ready")

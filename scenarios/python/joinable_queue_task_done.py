@@ -3,6 +3,8 @@ task_done() for every item put; one task_done() too many is InvalidOperation."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def worker(tasks, done):
     while True:

@@ -6,6 +6,8 @@ import os
 import signal
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def work():
     pass

@@ -4,6 +4,8 @@ import os
 import sys
 from multiprocessing import current_process
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def say(line):
     # one write per line: children print concurrently (and with PYTHONUNBUFFERED=1 print()

@@ -4,6 +4,8 @@ acquire(timeout=0.2) returns False. The reference deviates: the next acquire rep
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def holder(lock, conn):
     lock.acquire()

@@ -4,6 +4,8 @@ itself), an RLock still True after one of two releases, False again once release
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def observer(lock, rlock, conn):
     while True:

@@ -5,6 +5,8 @@ lost."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 PROCESSES = 4
 N = 500
 

@@ -5,6 +5,8 @@ with InvalidOperation, see SPEC 12."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def reacquire(lock, conn):
     print(f"child acquire: {lock.acquire()}", flush=True)

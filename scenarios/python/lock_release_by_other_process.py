@@ -4,6 +4,8 @@ deviates: only the holder may release (InvalidOperation), see SPEC 12."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def holder(lock, conn):
     print(f"child acquire: {lock.acquire()}", flush=True)

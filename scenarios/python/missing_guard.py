@@ -14,6 +14,8 @@ Deliberately NO `if __name__ == '__main__':` guard."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def work():
     print("hello", flush=True)

@@ -6,6 +6,8 @@ import os
 import select
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def child(conn):
     conn.recv()  # wait until the parent has looked

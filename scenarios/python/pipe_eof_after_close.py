@@ -4,6 +4,8 @@ before, then fails with Eof instead of blocking; the child that closed its end i
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def child(conn, control):
     for i in range(3):

@@ -4,6 +4,8 @@ back; each side checks the order it received."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 N = 100
 
 

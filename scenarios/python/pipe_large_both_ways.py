@@ -8,6 +8,8 @@ import multiprocessing
 import sys
 import threading
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 SIZE = 16 * 1024 * 1024
 
 

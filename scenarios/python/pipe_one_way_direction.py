@@ -4,6 +4,8 @@ and the right direction still works."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def child(writer):
     print(f"child: writer readable {writer.readable}, writable {writer.writable}", flush=True)

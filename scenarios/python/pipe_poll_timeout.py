@@ -4,6 +4,8 @@ consume the message."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def child(conn, control):
     control.recv()  # wait until the parent has polled the empty pipe

@@ -3,6 +3,8 @@ result exactly once, in any order."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def square(x):
     return x * x

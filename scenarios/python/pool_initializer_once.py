@@ -5,6 +5,8 @@ import os
 import queue as stdqueue
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def announce(q):
     q.put(os.getpid())

@@ -4,6 +4,8 @@ import multiprocessing
 import os
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def pid(_):
     return os.getpid()

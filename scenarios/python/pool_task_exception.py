@@ -3,6 +3,8 @@ tasks' results are still there through imap, and the pool goes on."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def fail_on_three(x):
     if x == 3:

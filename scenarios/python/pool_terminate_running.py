@@ -5,6 +5,8 @@ import os
 import sys
 import time
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 started = None
 
 

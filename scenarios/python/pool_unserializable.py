@@ -1,17 +1,18 @@
-"""pool-unserializable: an argument or a result that cannot be pickled fails that task with
-Serialization, and the pool goes on."""
+"""pool-unserializable: an argument or a result no serializer can encode (its reduction raises)
+fails that task with Serialization, and the pool goes on."""
 import multiprocessing
-import pickle
+import multiprocessing.pool
 import sys
-import threading
+
+from _support import Unserializable, kind
 
 
 def identity(x):
     return x
 
 
-def make_lock(_):
-    return threading.Lock()
+def make_unserializable(_):
+    return Unserializable()
 
 
 def square(x):
@@ -22,12 +23,12 @@ if __name__ == '__main__':
     ctx = multiprocessing.get_context(sys.argv[1])
     with ctx.Pool(2) as pool:
         try:
-            pool.apply(identity, (threading.Lock(),))
+            pool.apply(identity, (Unserializable(),))
             print("argument: ok", flush=True)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            print("argument: Serialization", flush=True)
+        except Exception as e:
+            print(f"argument: {kind(e)}", flush=True)
         try:
-            pool.apply(make_lock, (0,))
+            pool.apply(make_unserializable, (0,))
             print("result: ok", flush=True)
         except multiprocessing.pool.MaybeEncodingError:
             print("result: Serialization", flush=True)

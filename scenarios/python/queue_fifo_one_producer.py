@@ -3,6 +3,8 @@ exactly once each, in the order they were put."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 N = 1000
 
 

@@ -4,6 +4,8 @@ import multiprocessing
 import queue as stdqueue
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 PRODUCERS = 4
 N = 10_000
 

@@ -3,6 +3,8 @@ InvalidOperation; the items put before close() still reach a child that gets the
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def consumer(q, conn):
     conn.send([q.get(timeout=60) for _ in range(2)])

@@ -1,19 +1,19 @@
-"""queue-unserializable-item: put() of an item that cannot be pickled (a threading.Lock).
+"""queue-unserializable-item: put() of an item no serializer can encode (its reduction raises).
 
 CPython pickles in the queue's feeder thread: put() returns normally, the feeder thread prints the
 error on stderr, the item is silently dropped, and the next item is the one a consumer gets. (The
 reference deliberately reports Serialization from put() instead: SPEC 12, deviations.toml.)"""
 import multiprocessing
-import pickle
 import queue as stdqueue
 import sys
-import threading
+
+from _support import Unserializable, kind, shown
 
 
 def consumer(q, conn):
-    conn.send(q.get(timeout=60))
+    conn.send(shown(q.get(timeout=60)))
     try:
-        conn.send(q.get(timeout=0.2))
+        conn.send(shown(q.get(timeout=0.2)))
     except stdqueue.Empty:
         conn.send("Empty")
     conn.close()
@@ -23,10 +23,10 @@ if __name__ == '__main__':
     ctx = multiprocessing.get_context(sys.argv[1])
     q = ctx.Queue()
     try:
-        q.put(threading.Lock())
-        print("put(lock): ok", flush=True)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        print("put(lock): Serialization", flush=True)
+        q.put(Unserializable())
+        print("put(unserializable): ok", flush=True)
+    except Exception as e:
+        print(f"put(unserializable): {kind(e)}", flush=True)
     q.put("next item")
     here, there = ctx.Pipe()
     p = ctx.Process(target=consumer, args=(q, there))

@@ -4,6 +4,8 @@ the child has released it as many times as it acquired it."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def holder(rlock, conn):
     print(f"child acquire: {rlock.acquire()}", flush=True)

@@ -4,6 +4,8 @@ releases one; the child's releases count for the parent (a semaphore has no owne
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def child(sem, conn):
     print(f"child acquire(block=False) at 0: {sem.acquire(block=False)}", flush=True)

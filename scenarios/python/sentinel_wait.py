@@ -4,6 +4,8 @@ import multiprocessing
 import sys
 from multiprocessing.connection import wait
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def quick():
     pass

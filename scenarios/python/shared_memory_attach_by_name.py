@@ -4,6 +4,8 @@ import multiprocessing
 import sys
 from multiprocessing import shared_memory
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def writer(name):
     shm = shared_memory.SharedMemory(name=name)

@@ -5,6 +5,8 @@ import multiprocessing
 import sys
 from multiprocessing import shared_memory
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def creator(conn):
     shm = shared_memory.SharedMemory(create=True, size=16)

@@ -11,6 +11,8 @@ import multiprocessing
 import sys
 from multiprocessing import shared_memory
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def creator(request_name, names):
     request = shared_memory.SharedMemory(name=request_name)

@@ -3,6 +3,8 @@ empty() is True once everything was got."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 def child(requests, replies):
     while True:

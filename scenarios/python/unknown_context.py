@@ -2,6 +2,8 @@
 `cannot find context for 'nope'`."""
 import multiprocessing
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 
 if __name__ == '__main__':
     try:

@@ -1,22 +1,23 @@
-"""unserializable-argument: an argument that cannot be pickled (a threading.Lock) is fine under
-fork; under spawn and forkserver start() fails with Serialization and no child process exists."""
+"""unserializable-argument: an argument no serializer can encode (its reduction raises) is passed
+as is under fork; under spawn and forkserver start() fails with Serialization and no child process
+exists."""
 import multiprocessing
-import pickle
 import sys
-import threading
+
+from _support import Unserializable, kind
 
 
-def child(lock):
-    print(f"child got a lock, acquire: {lock.acquire(timeout=1)}", flush=True)
+def child(obj):
+    print(f"child got: {type(obj).__name__}", flush=True)
 
 
 if __name__ == '__main__':
     ctx = multiprocessing.get_context(sys.argv[1])
-    p = ctx.Process(target=child, args=(threading.Lock(),))
+    p = ctx.Process(target=child, args=(Unserializable(),))
     try:
         p.start()
-    except (pickle.PicklingError, TypeError, AttributeError):
-        print("start: Serialization", flush=True)
+    except Exception as e:
+        print(f"start: {kind(e)}", flush=True)
         print(f"pid: {p.pid}", flush=True)
         print(f"active_children: {multiprocessing.active_children()}", flush=True)
     else:

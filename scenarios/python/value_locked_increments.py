@@ -3,6 +3,8 @@ read-modify-write under the Value's get_lock(); the total is exactly 8,000."""
 import multiprocessing
 import sys
 
+import _support  # noqa: F401  (ends the children if the program fails unexpectedly)
+
 PROCESSES = 4
 N = 2000
 

@@ -29,6 +29,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("condition-notify-all", condition_notify_all),
     ("event-set-wait", event_set_wait),
     ("ipc-objects-as-arguments", ipc_objects_as_arguments),
+    ("shared-memory-as-argument", shared_memory_as_argument),
     ("joinable-queue-task-done", joinable_queue_task_done),
     ("join-means-ended", join_means_ended),
     ("lock-mutual-exclusion", lock_mutual_exclusion),
@@ -111,13 +112,14 @@ fn secs(s: f64) -> Duration {
 /// How long a blocking call may take before the scenario is hung (Python: `timeout=60`).
 const HANG: Duration = Duration::from_secs(60);
 
-/// A value that cannot be serialized, as a `threading.Lock` cannot be pickled.
+/// A value no serializer can encode, as the Python programs' `Unserializable` (its reduction
+/// raises).
 struct Unpicklable;
 
 impl Serialize for Unpicklable {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
         Err(serde::ser::Error::custom(
-            "cannot pickle '_thread.lock' object",
+            "Unserializable refuses to be serialized",
         ))
     }
 }
@@ -354,7 +356,7 @@ fn pipe_unserializable_message(method: &str) {
     let (mut here, there) = pipe(true).unwrap();
     let p = ctx.process(print_one_message, (there,));
     p.start().unwrap();
-    say!("send(lock): {}", outcome(here.send(&Unpicklable)));
+    say!("send(unserializable): {}", outcome(here.send(&Unpicklable)));
     here.send("after the failed send").unwrap();
     p.join().unwrap();
     say!("exitcode: {}", exitcode(&p));
@@ -542,10 +544,10 @@ fn queue_items_from_exited_child(method: &str) {
     say!("one more get: {}", outcome(queue.get_timeout(secs(0.1))));
 }
 
-/// What `queue-unserializable-item` puts: an unpicklable object, or text.
+/// What `queue-unserializable-item` puts: an unserializable object, or text.
 #[derive(Serialize, Deserialize)]
 enum Item {
-    Lock(Unpicklable),
+    Unserializable(Unpicklable),
     Text(String),
 }
 
@@ -553,7 +555,7 @@ enum Item {
 fn consume_two(queue: Queue<Item>, mut conn: Connection) {
     let text = |item: Item| match item {
         Item::Text(text) => text,
-        Item::Lock(_) => "a lock".to_owned(),
+        Item::Unserializable(_) => "Unserializable".to_owned(),
     };
     conn.send(&text(queue.get_timeout(HANG).unwrap())).unwrap();
     match queue.get_timeout(secs(0.2)) {
@@ -567,7 +569,10 @@ fn queue_unserializable_item(method: &str) {
     main_guard();
     let ctx = ctx(method);
     let queue: Queue<Item> = Queue::new().unwrap();
-    say!("put(lock): {}", outcome(queue.put(Item::Lock(Unpicklable))));
+    say!(
+        "put(unserializable): {}",
+        outcome(queue.put(Item::Unserializable(Unpicklable)))
+    );
     queue.put(Item::Text("next item".to_owned())).unwrap();
     let (mut here, there) = pipe(true).unwrap();
     let p = ctx.process(consume_two, (queue.clone(), there));
@@ -1301,7 +1306,7 @@ fn barrier_timeout_broken(method: &str) {
 
 // ---- every object as a Process argument --------------------------------------------------------
 
-/// Every IPC object, as one argument (Python passes them as 14 arguments).
+/// Every IPC object but SharedMemory, as one argument (Python passes them as 13 arguments).
 #[derive(Serialize, Deserialize)]
 struct Everything {
     conn: Connection,
@@ -1317,7 +1322,6 @@ struct Everything {
     bsem: BoundedSemaphore,
     event: Event,
     barrier: Barrier,
-    shm: SharedMemory,
 }
 
 #[multiprocessing::target]
@@ -1335,7 +1339,8 @@ fn uses_everything(mut all: Everything) {
     all.joinable.task_done().unwrap();
     all.value.set(42).unwrap();
     all.array.write(0, &[1, 2, 3]).unwrap();
-    say!("child: Value and Array: written");
+    say!("child: Value: written");
+    say!("child: Array: written");
     say!(
         "child: Lock acquire(block=False) while the parent holds it: {}",
         py_bool(all.lock.acquire(false, None).unwrap())
@@ -1353,9 +1358,9 @@ fn uses_everything(mut all: Everything) {
         py_bool(all.bsem.acquire(false, None).unwrap())
     );
     all.sem.release().unwrap();
+    say!("child: Semaphore: released");
     all.event.set().unwrap();
-    all.shm.write_at(0, b"shared").unwrap();
-    say!("child: Semaphore released, Event set, SharedMemory written");
+    say!("child: Event: set");
     all.barrier.wait(Some(HANG)).unwrap();
 }
 
@@ -1377,7 +1382,6 @@ fn ipc_objects_as_arguments(method: &str) {
         bsem: BoundedSemaphore::new(1).unwrap(),
         event: Event::new().unwrap(),
         barrier: Barrier::new(2).unwrap(),
-        shm: SharedMemory::create(16).unwrap(),
     };
     let (queue, simple, joinable) = (all.queue.clone(), all.simple.clone(), all.joinable.clone());
     let (value, array, lock, rlock, cond) = (
@@ -1387,12 +1391,11 @@ fn ipc_objects_as_arguments(method: &str) {
         all.rlock.clone(),
         all.cond.clone(),
     );
-    let (sem, bsem, event, barrier, shm) = (
+    let (sem, bsem, event, barrier) = (
         all.sem.clone(),
         all.bsem.clone(),
         all.event.clone(),
         all.barrier.clone(),
-        all.shm.clone(),
     );
     queue.put("to the child".to_owned()).unwrap();
     joinable.put("a task".to_owned()).unwrap();
@@ -1403,7 +1406,7 @@ fn ipc_objects_as_arguments(method: &str) {
     let p = ctx.process(uses_everything, (all,));
     p.start().unwrap();
     barrier.wait(Some(HANG)).unwrap();
-    say!("parent: Barrier passed");
+    say!("parent: Barrier: passed");
     say!(
         "parent: Pipe end received: {}",
         here.recv::<String>().unwrap()
@@ -1411,25 +1414,37 @@ fn ipc_objects_as_arguments(method: &str) {
     say!("parent: Queue got: {}", queue.get_timeout(HANG).unwrap());
     say!("parent: SimpleQueue got: {}", simple.get().unwrap());
     joinable.join().unwrap();
-    say!("parent: JoinableQueue join() returned");
-    say!(
-        "parent: Value {}, Array {:?}",
-        value.get().unwrap(),
-        array.to_vec().unwrap()
-    );
+    say!("parent: JoinableQueue: join() returned");
+    say!("parent: Value: {}", value.get().unwrap());
+    say!("parent: Array: {:?}", array.to_vec().unwrap());
     say!(
         "parent: Semaphore acquire(block=False): {}",
         py_bool(sem.acquire(false, None).unwrap())
     );
     say!("parent: Event is_set: {}", py_bool(event.is_set().unwrap()));
-    say!("parent: SharedMemory reads: {}", read_text(&shm, 6));
     lock.release().unwrap();
     rlock.release().unwrap();
     cond.release().unwrap();
     bsem.release().unwrap();
     p.join().unwrap();
-    shm.unlink().unwrap();
     say!("exitcode: {}", exitcode(&p));
+}
+
+#[multiprocessing::target]
+fn writes_shared(shm: SharedMemory) {
+    shm.write_at(0, b"shared").unwrap();
+    say!("child: SharedMemory written");
+}
+
+fn shared_memory_as_argument(method: &str) {
+    main_guard();
+    let shm = SharedMemory::create(16).unwrap();
+    let p = ctx(method).process(writes_shared, (shm.clone(),));
+    p.start().unwrap();
+    p.join().unwrap();
+    say!("parent: SharedMemory reads: {}", read_text(&shm, 6));
+    say!("exitcode: {}", exitcode(&p));
+    shm.unlink().unwrap();
 }
 
 // ---- Lock.locked(), and the reference's owned Lock (SPEC 12) ------------------------------------

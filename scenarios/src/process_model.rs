@@ -50,6 +50,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("names-context", names_context),
     ("names-default", names_default),
     ("names-grandchild", names_grandchild),
+    ("parent-process-grandchild", parent_process_grandchild),
     ("nondaemon-joined-at-exit", nondaemon_joined_at_exit),
     ("pipe-end-held-by-fork-child", pipe_end_held_by_fork_child),
     ("sentinel-wait", sentinel_wait),
@@ -57,6 +58,8 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("start-twice", start_twice),
     ("unknown-context", unknown_context),
     ("unserializable-argument", unserializable_argument),
+    ("thread-lock-argument", thread_lock_argument),
+    ("lambda-target", closure_target),
     ("use-after-close", use_after_close),
 ];
 
@@ -159,19 +162,7 @@ fn close_running(method: &str) {
 
 fn closure_target(method: &str) {
     main_guard();
-    let p = ctx(method).process(|| say!("child ran"), ());
-    match p.start() {
-        Err(err) => {
-            say!("start: {}", err.kind());
-            say!("pid: {}", py_opt(p.pid().unwrap()));
-            say!("active_children: {}", names());
-        }
-        Ok(()) => {
-            p.join().unwrap();
-            say!("start: ok");
-            say!("exitcode: {}", exitcode(&p));
-        }
-    }
+    start_and_report(&ctx(method).process(|| say!("child ran"), ()));
 }
 
 #[multiprocessing::target]
@@ -569,36 +560,55 @@ fn names_default(method: &str) {
     say!("last: {}", last.name());
 }
 
-#[multiprocessing::target]
-fn grandchild() {
-    say!(
-        "grandchild: name {}, parent_process {}",
-        current_process().name,
-        parent_process().unwrap().name
-    );
+/// What the grandchild of `names-grandchild` and `parent-process-grandchild` prints.
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
+enum GrandchildShows {
+    Name,
+    ParentProcess,
 }
 
 #[multiprocessing::target]
-fn child_with_a_child(method: String) {
+fn grandchild(shows: GrandchildShows) {
+    match shows {
+        GrandchildShows::Name => say!("grandchild: name {}", current_process().name),
+        GrandchildShows::ParentProcess => say!(
+            "grandchild: parent_process {}",
+            parent_process().unwrap().name
+        ),
+    }
+}
+
+#[multiprocessing::target]
+fn child_with_a_child(method: String, shows: GrandchildShows) {
     set_start_method(Some(&method), true).unwrap();
-    let g = Process::new(grandchild, ());
+    let g = Process::new(grandchild, (shows,));
     say!("child {} created {}", current_process().name, g.name());
     run(&g);
     say!("grandchild exitcode: {}", exitcode(&g));
 }
 
-fn names_grandchild(method: &str) {
+fn grandchild_scenario(method: &str, shows: GrandchildShows) {
     main_guard();
     set_start_method(Some(method), false).unwrap();
-    let p = Process::new(child_with_a_child, (method.to_owned(),));
+    let p = Process::new(child_with_a_child, (method.to_owned(), shows));
     run(&p);
     say!("child exitcode: {}", exitcode(&p));
+}
+
+fn names_grandchild(method: &str) {
+    grandchild_scenario(method, GrandchildShows::Name);
+}
+
+fn parent_process_grandchild(method: &str) {
+    grandchild_scenario(method, GrandchildShows::ParentProcess);
 }
 
 #[multiprocessing::target]
 fn child_done_later(go: Event) {
     go.wait(None).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Longer than the runner waits for a program's other processes after its main process
+    // exited (2 s): only a main process that joins its child shows `child done`.
+    std::thread::sleep(Duration::from_secs(4));
     say!("child done");
 }
 
@@ -759,9 +769,32 @@ fn got_a_lock(lock: LockArgument) {
     );
 }
 
-fn unserializable_argument(method: &str) {
-    main_guard();
-    let p = ctx(method).process(got_a_lock, (LockArgument(Mutex::new(())),));
+/// An argument no serializer can encode, as the Python program's `Unserializable` (its reduction
+/// raises).
+struct Unserializable;
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "Unserializable refuses to be serialized",
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unserializable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unserializable)
+    }
+}
+
+#[multiprocessing::target]
+fn got_the_object(_object: Unserializable) {
+    say!("child got: Unserializable");
+}
+
+/// Starts `p` and prints what `start()` did, as `unserializable-argument` and
+/// `thread-lock-argument` do.
+fn start_and_report(p: &Process) {
     match p.start() {
         Err(err) => {
             say!("start: {}", err.kind());
@@ -771,9 +804,19 @@ fn unserializable_argument(method: &str) {
         Ok(()) => {
             p.join().unwrap();
             say!("start: ok");
-            say!("exitcode: {}", exitcode(&p));
+            say!("exitcode: {}", exitcode(p));
         }
     }
+}
+
+fn unserializable_argument(method: &str) {
+    main_guard();
+    start_and_report(&ctx(method).process(got_the_object, (Unserializable,)));
+}
+
+fn thread_lock_argument(method: &str) {
+    main_guard();
+    start_and_report(&ctx(method).process(got_a_lock, (LockArgument(Mutex::new(())),)));
 }
 
 fn use_after_close(method: &str) {

@@ -53,6 +53,10 @@ pub struct MatrixArgs {
     /// Stop starting runs after the first unexpected result.
     #[arg(long)]
     fail_fast: bool,
+    /// Draft `[[deviation]]` entries for the run's unexpected results into FILE, for a person to
+    /// edit (one per scenario and outcome, methods grouped, the outcome pinned).
+    #[arg(long, value_name = "FILE")]
+    write_deviations: Option<PathBuf>,
 }
 
 /// `--shard K/N`.
@@ -366,6 +370,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let done: Mutex<Vec<(usize, Record)>> = Mutex::new(Vec::with_capacity(plan.len()));
+    let unexpected: Mutex<Vec<(usize, conformance::RunResult)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         scope.spawn(|| progress.tick_until_done());
         let workers: Vec<_> = (0..jobs.min(plan.len().max(1)))
@@ -385,6 +390,12 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
                     progress.finished(i, &record);
                     if !record.outcome.is_ok() && args.fail_fast {
                         stop.store(true, Ordering::Relaxed);
+                    }
+                    if !result.outcome.is_ok() && args.write_deviations.is_some() {
+                        unexpected
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((i, result));
                     }
                     done.lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -418,6 +429,24 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         }
     }
 
+    if let Some(path) = &args.write_deviations {
+        let mut results = unexpected.into_inner().unwrap_or_else(|p| p.into_inner());
+        results.sort_by_key(|(i, _)| *i);
+        let report = conformance::Report {
+            results: results.into_iter().map(|(_, r)| r).collect(),
+            stray_shm: Vec::new(),
+        };
+        std::fs::write(path, report.draft_deviations(&suite.catalog)).map_err(|e| {
+            Failure::Setup(format!(
+                "cannot write the deviations draft to {}: {e}",
+                path.display()
+            ))
+        })?;
+        eprintln!(
+            "drafted [[deviation]] entries in {}: edit them before use",
+            path.display()
+        );
+    }
     let file = ResultsFile {
         run,
         results: records,
