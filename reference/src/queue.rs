@@ -63,7 +63,7 @@
 //! * **Unbounded**: the ring starts at 64 KiB and doubles as needed (`ftruncate` of the `memfd`;
 //!   every process maps a 4 GiB window up front, so none has to remap), up to 4 GiB of items in
 //!   flight; a `put` beyond that waits for room, like a bounded queue. When the queue empties, a
-//!   ring grown past 4 MiB shrinks back, returning its memory (on Linux; the file keeps its
+//!   ring grown past 16 MiB shrinks back, returning its memory (on Linux; the file keeps its
 //!   length, with a hole punched in it, so no process can touch a page past its end).
 //! * **Bounded** (`maxsize`): the count of items is in the mapping, next to the ring; a `put`
 //!   waits while it is at `maxsize`, as CPython's semaphore makes it.
@@ -95,8 +95,11 @@ const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue2");
 const DATA: u64 = 4096;
 /// The ring's first capacity; capacities are powers of two.
 const INITIAL_CAPACITY: u64 = 64 * 1024;
-/// An empty ring larger than this shrinks back to [`INITIAL_CAPACITY`].
-const SHRINK_ABOVE: u64 = 4 << 20;
+/// An empty ring larger than this shrinks back to [`INITIAL_CAPACITY`]. Not less: a stream of
+/// megabyte items empties and regrows a ring of a few MiB all along, and the hole punched at
+/// each shrink and the fresh pages of each regrowth cost more than the copies (`queue-1mib`
+/// went from 0.3-0.8 to 0.9-2.3 GB/s when this went from 4 to 64 MiB).
+const SHRINK_ABOVE: u64 = 16 << 20;
 /// The largest ring: the window every process maps.
 #[cfg(target_pointer_width = "64")]
 const LIMIT: u64 = 1 << 32;
@@ -967,28 +970,48 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         })
     }
 
-    fn encode(item: &T) -> Result<Vec<u8>> {
+    /// Serializes `item` into this thread's put buffer (reused, so that bulk items are
+    /// copied into memory already mapped) and puts it, waiting until `deadline`.
+    fn encode_and_put(&self, item: &T, deadline: Option<Instant>) -> Result<()> {
+        thread_local!(static BUFFER: std::cell::RefCell<Vec<u8>> = const {
+            std::cell::RefCell::new(Vec::new())
+        });
+        /// A buffer larger than this is freed after its put, not kept for the next.
+        const KEEP: usize = 16 << 20;
         let what = || {
             format!(
                 "an item of type {} put on a queue",
                 std::any::type_name::<T>()
             )
         };
-        let bytes = wire::encode(item, what)?;
-        if RECORD_HEADER + bytes.len() as u64 > LIMIT {
-            return Err(Error::Serialization {
-                what: what(),
-                reason: format!(
-                    "its {} serialized bytes are more than a queue holds ({LIMIT} bytes)",
-                    bytes.len()
-                ),
-            });
-        }
-        Ok(bytes)
+        let put = |bytes: &mut Vec<u8>| {
+            wire::encode_into(item, what, bytes)?;
+            if RECORD_HEADER + bytes.len() as u64 > LIMIT {
+                return Err(Error::Serialization {
+                    what: what(),
+                    reason: format!(
+                        "its {} serialized bytes are more than a queue holds ({LIMIT} bytes)",
+                        bytes.len()
+                    ),
+                });
+            }
+            self.segment.put_bytes(bytes, deadline)
+        };
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut bytes) => {
+                let result = put(&mut bytes);
+                if bytes.capacity() > KEEP {
+                    *bytes = Vec::new();
+                }
+                result
+            }
+            // In use further up this thread's stack (a `Serialize` impl that puts): a fresh one.
+            Err(_) => put(&mut Vec::new()),
+        })
     }
 
-    fn decode(bytes: &[u8]) -> Result<T> {
-        wire::decode(bytes, || "an item got from a queue".to_owned())
+    fn decode(bytes: Vec<u8>) -> Result<T> {
+        wire::decode_owned(bytes, || "an item got from a queue".to_owned())
     }
 
     /// Puts an item, waiting for room in a bounded queue for as long as it takes (CPython's
@@ -1008,8 +1031,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
-        let bytes = Self::encode(item.borrow())?;
-        self.segment.put_bytes(&bytes, None)
+        self.encode_and_put(item.borrow(), None)
     }
 
     /// Puts an item, waiting at most `timeout` for room; then [`Error::Full`] (CPython's
@@ -1023,8 +1045,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
-        let bytes = Self::encode(item.borrow())?;
-        self.segment.put_bytes(&bytes, sys::deadline_after(timeout))
+        self.encode_and_put(item.borrow(), sys::deadline_after(timeout))
     }
 
     /// Puts an item if there is room now, else [`Error::Full`] (CPython's `put_nowait(obj)`).
@@ -1036,8 +1057,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn put_nowait(&self, item: impl Borrow<T>) -> Result<()> {
-        let bytes = Self::encode(item.borrow())?;
-        self.segment.put_bytes(&bytes, Some(Instant::now()))
+        self.encode_and_put(item.borrow(), Some(Instant::now()))
     }
 
     /// Takes the oldest item, waiting for one for as long as it takes (CPython's `get()`).
@@ -1053,7 +1073,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn get(&self) -> Result<T> {
-        Self::decode(&self.segment.get_bytes(None)?)
+        Self::decode(self.segment.get_bytes(None)?)
     }
 
     /// Takes the oldest item, waiting at most `timeout` for one; then [`Error::Empty`] (CPython's
@@ -1069,7 +1089,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        Self::decode(&self.segment.get_bytes(sys::deadline_after(timeout))?)
+        Self::decode(self.segment.get_bytes(sys::deadline_after(timeout))?)
     }
 
     /// Takes the oldest item if there is one now, else [`Error::Empty`] (CPython's
@@ -1081,7 +1101,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), multiprocessing::Error>(())
     /// ```
     pub fn get_nowait(&self) -> Result<T> {
-        Self::decode(&self.segment.get_bytes(Some(Instant::now()))?)
+        Self::decode(self.segment.get_bytes(Some(Instant::now()))?)
     }
 }
 

@@ -183,6 +183,39 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
         out.extend_from_slice(bytes);
         return Ok(out);
     }
+    encode_general(value, what)
+}
+
+/// [`encode`] into `out` (cleared first), so that a caller that puts many items reuses one
+/// buffer: a `Vec<u8>` is then copied into memory already mapped, not into fresh pages.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    what: impl FnOnce() -> String,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    if is_byte_vector::<T>() {
+        // SAFETY: `T` is `Vec<u8>` (same type id), so the reference points to a `Vec<u8>`.
+        let bytes = unsafe { &*(value as *const T as *const Vec<u8>) };
+        let mut length = [0u8; 10];
+        let length =
+            postcard::to_slice(&bytes.len(), &mut length).map_err(|err| Error::Serialization {
+                what: what(),
+                reason: err.to_string(),
+            })?;
+        out.extend_from_slice(length);
+        out.extend_from_slice(bytes);
+        return Ok(());
+    }
+    *out = encode_general(value, what)?;
+    Ok(())
+}
+
+/// [`encode`] of anything but the bulk-data type.
+fn encode_general<T: Serialize + ?Sized>(
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|err| Error::Serialization {
         what: what(),
         reason: match err {
@@ -202,6 +235,46 @@ fn custom_message<T: Serialize + ?Sized>(value: &T) -> String {
     }
 }
 
+/// The length of the prefix before the bytes of the block [`encode`] writes for a `Vec<u8>`
+/// (its length), checked against what follows.
+fn byte_vector_prefix<T>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<usize> {
+    let error = |reason: String| Error::Deserialization {
+        what: format!("{} as {}", what(), std::any::type_name::<T>()),
+        reason,
+    };
+    match postcard::take_from_bytes::<usize>(bytes) {
+        Ok((len, rest)) if rest.len() == len => Ok(bytes.len() - len),
+        Ok((len, rest)) => Err(error(format!(
+            "{len} bytes announced, {} present",
+            rest.len()
+        ))),
+        Err(err) => Err(error(err.to_string())),
+    }
+}
+
+/// `vector` as a `T`, which is `Vec<u8>` ([`is_byte_vector`]).
+fn byte_vector_as<T>(vector: Vec<u8>) -> T {
+    debug_assert!(is_byte_vector::<T>());
+    let vector = std::mem::ManuallyDrop::new(vector);
+    // SAFETY: `T` is `Vec<u8>` (same type id, checked by every caller); the vector's ownership
+    // moves into the copy (the original is never dropped).
+    unsafe { std::mem::transmute_copy::<Vec<u8>, T>(&vector) }
+}
+
+/// [`decode`] of bytes the caller owns: a `Vec<u8>` is then made of them in place (its length
+/// prefix moved out), without a second allocation and copy.
+pub(crate) fn decode_owned<T: DeserializeOwned>(
+    mut bytes: Vec<u8>,
+    what: impl FnOnce() -> String,
+) -> Result<T> {
+    if is_byte_vector::<T>() {
+        let prefix = byte_vector_prefix::<T>(&bytes, what)?;
+        bytes.drain(..prefix);
+        return Ok(byte_vector_as::<T>(bytes));
+    }
+    decode(&bytes, what)
+}
+
 /// Decodes a `T` from all of `bytes`; `what` names it in the error. A value nested deeper than
 /// [`depth::MAX_DEPTH`] levels is an error (see `wire/depth.rs`), on any thread.
 pub(crate) fn decode<T: DeserializeOwned>(
@@ -209,26 +282,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
     what: impl FnOnce() -> String,
 ) -> Result<T> {
     if is_byte_vector::<T>() {
-        // The block `encode` writes: the length, then the bytes.
-        let vector = match postcard::take_from_bytes::<usize>(bytes) {
-            Ok((len, rest)) if rest.len() == len => rest.to_vec(),
-            Ok((len, rest)) => {
-                return Err(Error::Deserialization {
-                    what: format!("{} as {}", what(), std::any::type_name::<T>()),
-                    reason: format!("{len} bytes announced, {} present", rest.len()),
-                })
-            }
-            Err(err) => {
-                return Err(Error::Deserialization {
-                    what: format!("{} as {}", what(), std::any::type_name::<T>()),
-                    reason: err.to_string(),
-                })
-            }
-        };
-        let vector = std::mem::ManuallyDrop::new(vector);
-        // SAFETY: `T` is `Vec<u8>` (same type id); the vector's ownership moves into the copy
-        // (the original is never dropped).
-        return Ok(unsafe { std::mem::transmute_copy::<Vec<u8>, T>(&vector) });
+        let prefix = byte_vector_prefix::<T>(bytes, what)?;
+        return Ok(byte_vector_as::<T>(bytes[prefix..].to_vec()));
     }
     let exceeded = std::cell::Cell::new(false);
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
@@ -261,7 +316,33 @@ mod tests {
 
     use serde::{Deserialize, Serialize};
 
-    use super::{decode, depth::MAX_DEPTH, encode, read_frame_from, write_frame_to, MAX_FRAME};
+    use super::{
+        decode, decode_owned, depth::MAX_DEPTH, encode, encode_into, read_frame_from,
+        write_frame_to, MAX_FRAME,
+    };
+
+    /// A byte vector goes as one block, into a reused buffer and back in place; other types
+    /// through postcard; a block whose length disagrees is an error.
+    #[test]
+    fn byte_vectors_encode_into_a_buffer_and_decode_in_place() {
+        let what = || "a test value".to_owned();
+        let mut buffer = vec![9u8; 3];
+        let bytes: Vec<u8> = (0..=255).collect();
+        encode_into(&bytes, what, &mut buffer).unwrap();
+        assert_eq!(buffer, encode(&bytes, what).unwrap());
+        assert_eq!(
+            decode_owned::<Vec<u8>>(buffer.clone(), what).unwrap(),
+            bytes
+        );
+        assert_eq!(decode::<Vec<u8>>(&buffer, what).unwrap(), bytes);
+        buffer.pop();
+        assert!(decode_owned::<Vec<u8>>(buffer.clone(), what).is_err());
+        encode_into(&(1u32, "x".to_owned()), what, &mut buffer).unwrap();
+        assert_eq!(
+            decode_owned::<(u32, String)>(buffer, what).unwrap(),
+            (1, "x".to_owned())
+        );
+    }
     use crate::Error;
 
     /// Recursive types any peer can nest as deep as it likes, one or two bytes per level.

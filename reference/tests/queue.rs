@@ -807,16 +807,16 @@ fn the_ring_grows_and_shrinks_keeping_every_item() {
         for i in 60..70 {
             queue.put(text(1000, i)).unwrap();
         }
-        // Then grow with wrapped records in it: 8 MiB in flight, past the point where an empty
+        // Then grow with wrapped records in it: 32 MiB in flight, past the point where an empty
         // ring shrinks back.
-        for i in 0..64 {
-            queue.put(text(128 << 10, 1000 + round * 64 + i)).unwrap();
+        for i in 0..256 {
+            queue.put(text(128 << 10, 1000 + round * 256 + i)).unwrap();
         }
         for i in 55..70 {
             assert!(queue.get().unwrap() == text(1000, i));
         }
-        for i in 0..64 {
-            assert!(queue.get().unwrap() == text(128 << 10, 1000 + round * 64 + i));
+        for i in 0..256 {
+            assert!(queue.get().unwrap() == text(128 << 10, 1000 + round * 256 + i));
         }
         assert!(queue.empty());
     }
@@ -914,7 +914,7 @@ fn prepare(queue: &JoinableQueue<String>, op: Op) -> (Vec<String>, usize) {
                 (0..5).for_each(|_| get(&mut items));
             }
         }
-        Op::GetShrinking => put(&mut items, text(5 << 20, 7)), // grows the ring to 8 MiB
+        Op::GetShrinking => put(&mut items, text(17 << 20, 7)), // grows the ring to 32 MiB
     }
     if op == Op::TaskDone {
         get(&mut items);
