@@ -31,8 +31,9 @@ pub mod trace;
 
 pub use adapter::{Adapter, AdapterError, Deviation, REFERENCE_PROFILE};
 pub use catalog::{Catalog, CatalogError, Scenario, Variant};
+pub use leak::ShmIsolation;
 pub use method::{Platform, StartMethod};
 pub use profile::{ProfileError, Version, VersionRange};
-pub use run::{Outcome, RunOptions, RunResult, Runner};
+pub use run::{Cancel, Outcome, RunOptions, RunResult, Runner};
 pub use suite::{BuiltinDeviation, Job, Report, Selection, Suite, SuiteError};
 pub use trace::{normalize, Expected, ExpectedError};

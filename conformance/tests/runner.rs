@@ -104,6 +104,63 @@ fn a_hanging_program_times_out_and_its_session_is_killed() {
 }
 
 #[test]
+fn a_timeout_gets_sigterm_first_and_sigkill_only_when_that_is_not_enough() {
+    let _g = serial();
+    // SIGTERM is enough for a plain program: it ends there.
+    let r = run("hangs", Spawn);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert_eq!(r.ended_by.as_deref(), Some("SIGTERM"), "{}", r.message);
+    assert!(
+        r.message.contains("SIGTERM to its 2 processes ended them"),
+        "{}",
+        r.message
+    );
+
+    // A program that ignores SIGTERM gets SIGKILL once it has settled: its sleep is dead.
+    let started = std::time::Instant::now();
+    let r = run("ignores-term", Spawn);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert_eq!(r.ended_by.as_deref(), Some("SIGKILL"), "{}", r.message);
+    assert!(r.message.contains("then SIGKILL after"), "{}", r.message);
+    let pid = pid_after(&r.message, "sleeper ");
+    assert!(
+        is_dead(pid),
+        "the sleep {pid} that ignored SIGTERM is still alive"
+    );
+    // Idle after SIGTERM, it is not waited for the whole grace (5 s).
+    assert!(
+        started.elapsed().as_secs_f64() < 5.5,
+        "{:?}",
+        started.elapsed()
+    );
+
+    // SIGTERM lets a program remove what it made, as named semaphores are: nothing is left.
+    let r = run("cleans-up-on-term", Spawn);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert_eq!(r.ended_by.as_deref(), Some("SIGTERM"), "{}", r.message);
+    assert_eq!(
+        r.stray_shm,
+        Vec::<std::path::PathBuf>::new(),
+        "{}",
+        r.message
+    );
+}
+
+#[test]
+fn a_timeout_factor_scales_the_timeout() {
+    let _g = serial();
+    let catalog = common::catalog();
+    let runner = common::runner().with_options(conformance::RunOptions {
+        timeout_factor: 2.5,
+        ..Default::default()
+    });
+    let r = runner.run(&common::adapter(), catalog.get("hangs").unwrap(), Fork);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert!(r.message.contains("timeout of 2.5s"), "{}", r.message);
+    assert!(r.seconds >= 2.5, "{}", r.seconds);
+}
+
+#[test]
 fn a_dev_shm_entry_left_behind_is_a_leak_and_is_removed() {
     let _g = serial();
     let r = run("leaves-shm", Fork);
