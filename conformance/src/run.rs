@@ -458,6 +458,9 @@ fn execute(argv: &[String], timeout: Duration, options: &RunOptions) -> Result<E
     let shm_before =
         (isolation == ShmIsolation::Snapshot).then(|| ShmSnapshot::take(&options.shm_dir));
     let ns_fds = namespace.as_ref().map(ShmNamespace::fds);
+    // Joining a mount namespace moves the process to its root: it goes back to its directory.
+    let cwd_c = std::ffi::CString::new(cwd.path().as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("the temporary directory {} has a NUL", cwd.path().display()))?;
 
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -466,13 +469,16 @@ fn execute(argv: &[String], timeout: Duration, options: &RunOptions) -> Result<E
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONDONTWRITEBYTECODE", "1");
-    // SAFETY: setns, setsid and sigaction are async-signal-safe and touch no memory of the
-    // parent; they are all the closure does between fork and exec (the namespace's descriptors
-    // were read before the fork).
+    // SAFETY: setns, chdir, setsid and sigaction are async-signal-safe and touch no memory of
+    // the parent; they are all the closure does between fork and exec (the namespace's
+    // descriptors and the directory's C string were made before the fork).
     unsafe {
         cmd.pre_exec(move || {
             if let Some(fds) = ns_fds {
                 leak::join(fds)?;
+                if nix::libc::chdir(cwd_c.as_ptr()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             // SIGINT as a program started from a terminal has it (SPEC.md 0.1), even when the

@@ -27,6 +27,29 @@ fn a_correct_program_passes_with_its_normalized_trace() {
     assert!(r.seconds > 0.0);
 }
 
+#[rstest]
+fn the_program_runs_in_a_fresh_empty_temporary_directory(
+    #[values(
+        conformance::ShmIsolation::Namespace,
+        conformance::ShmIsolation::Snapshot
+    )]
+    isolation: conformance::ShmIsolation,
+) {
+    let _g = serial();
+    let catalog = common::catalog();
+    let runner = common::runner().with_options(conformance::RunOptions {
+        shm_isolation: isolation,
+        ..Default::default()
+    });
+    let r = runner.run(
+        &common::adapter(),
+        catalog.get("in-temp-dir").unwrap(),
+        Fork,
+    );
+    assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+    assert_eq!(r.shm_isolation, isolation);
+}
+
 #[test]
 fn a_wrong_exit_status_fails_showing_both_outcomes() {
     let _g = serial();

@@ -46,7 +46,7 @@ fn the_whole_fixture_catalog_in_parallel() {
     );
     assert_eq!(
         report.summary(),
-        "19 pass, 9 fail, 5 skip, 9 timeout, 9 leak, 3 error"
+        "22 pass, 9 fail, 5 skip, 9 timeout, 9 leak, 3 error"
     );
 }
 

@@ -1,19 +1,142 @@
 //! Where things are, and the catalog-reading tasks (`list`, `explain`).
 
-use std::path::{Path, PathBuf};
-
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use conformance::{Catalog, Expected, Suite};
 
 use crate::say;
 
-/// The workspace root (this crate's parent directory).
+/// The workspace root, found at run time (see [`find_root`]); `.` if there is none, which
+/// `main` has refused before any task runs.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+        find_root(&cwd)
+    })
+    .clone()
+    .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// The workspace this command runs in: the nearest directory, from `start` upwards, whose
+/// `Cargo.toml` has a `[workspace]` table, as cargo finds it. Never the checkout this xtask was
+/// compiled from: two checkouts sharing a target directory share the xtask binary too.
+pub fn find_root(start: &Path) -> Result<PathBuf, String> {
+    for dir in start.ancestors() {
+        let manifest = dir.join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let is_workspace = text
+            .parse::<toml::Table>()
+            .map(|t| t.contains_key("workspace"))
+            .unwrap_or(false);
+        if is_workspace {
+            if !dir.join("scenarios/catalog.toml").is_file() {
+                return Err(format!(
+                    "the workspace {} has no scenarios/catalog.toml: run cargo xtask inside a \
+                     checkout of the multiprocessing workspace",
+                    dir.display()
+                ));
+            }
+            return Ok(dir.to_path_buf());
+        }
+    }
+    Err(format!(
+        "no Cargo.toml with a [workspace] table in {} or above: run cargo xtask inside a \
+         checkout of the multiprocessing workspace",
+        start.display()
+    ))
+}
+
+/// Checks that there is a workspace to work in (`main` calls it before any task).
+pub fn check_root() -> Result<(), String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    find_root(&cwd).map(|_| ())
+}
+
+/// Builds the Rust scenario programs of the workspace at `root` and returns the path of the
+/// binary built from *its* sources. Cargo's progress and errors show.
+///
+/// The path is the binary under the target directory's `deps/` (whose name carries a hash of
+/// the package's path, so it differs between checkouts), not the `debug/scenarios` cargo links
+/// it to: with a target directory shared by two checkouts (`CARGO_TARGET_DIR`), that link is
+/// whichever checkout built last.
+pub fn build_scenarios(root: &Path) -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building the reference's scenario programs (cargo build --package scenarios)");
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--package",
+            "scenarios",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo to build the scenarios: {e}"))?;
+    if !out.status.success() {
+        return Err("building the Rust scenario programs failed (cargo's errors are above)".into());
+    }
+    let manifest = root.join("scenarios").join("Cargo.toml");
+    let executable = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| m["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path()))
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| {
+            format!(
+                "cargo built no executable for {}: check its [[bin]]",
+                manifest.display()
+            )
+        })?;
+    checkout_binary(&executable, &root.join("scenarios"))
+}
+
+/// The file under `deps/` that `executable` (a link cargo made) is, provided its dep-info
+/// names sources under `sources`; else an error saying another checkout replaced it.
+pub fn checkout_binary(executable: &Path, sources: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(executable)
+        .map_err(|e| format!("cannot read {}: {e}", executable.display()))?;
+    let name = executable
+        .file_name()
+        .map(|n| format!("{}-", n.to_string_lossy()))
+        .unwrap_or_default();
+    let deps = executable.with_file_name("deps");
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(&deps)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    candidates.retain(|p| {
+        p.extension().is_none()
+            && p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&name))
+            && std::fs::metadata(p).is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
+    });
+    let ours = |p: &PathBuf| {
+        std::fs::read_to_string(p.with_extension("d")).is_ok_and(|d| {
+            d.lines()
+                .next()
+                .is_some_and(|first| first.contains(&*sources.to_string_lossy()))
+        })
+    };
+    match candidates.into_iter().next() {
+        Some(p) if ours(&p) => Ok(p),
+        Some(p) => Err(format!(
+            "{} is {}, built from another checkout's sources (a target directory shared with \
+             it, CARGO_TARGET_DIR?): run again, or give this checkout its own target directory",
+            executable.display(),
+            p.display()
+        )),
+        // Not a hard link (a file system without them: cargo copied it): nothing tells whose it
+        // is; it was built a moment ago from this checkout.
+        None => Ok(executable.to_path_buf()),
+    }
 }
 
 pub fn scenarios_dir() -> PathBuf {
