@@ -182,6 +182,8 @@ fn python_adapter(resolved: &Path) -> Result<Adapter, String> {
 struct Candidate {
     adapter: Adapter,
     manifest: Option<PathBuf>,
+    /// The reference's private copy of its binary, kept until the matrix ends.
+    _binary: Option<workspace::ScenarioBinary>,
 }
 
 /// The implementations to run, from the options, and a set-up error record for each one that
@@ -216,8 +218,9 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
         match name.as_str() {
             "reference" => match workspace::build_scenarios(&workspace::root()) {
                 Ok(bin) => out.push(Candidate {
-                    adapter: suite.with_builtin_deviations(Adapter::reference(bin)),
+                    adapter: suite.with_builtin_deviations(Adapter::reference(&bin.path)),
                     manifest: None,
+                    _binary: Some(bin),
                 }),
                 Err(e) => fail("reference", e),
             },
@@ -229,6 +232,7 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
                 Ok(a) => out.push(Candidate {
                     adapter: a,
                     manifest: Some(PathBuf::from(path)),
+                    _binary: None,
                 }),
                 Err(e) => fail(path, e.to_string()),
             },
@@ -248,6 +252,7 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
             Ok(a) => out.push(Candidate {
                 adapter: suite.with_builtin_deviations(a),
                 manifest: None,
+                _binary: None,
             }),
             Err(e) => fail(&name, e),
         }

@@ -58,14 +58,28 @@ pub fn check_root() -> Result<(), String> {
     find_root(&cwd).map(|_| ())
 }
 
-/// Builds the Rust scenario programs of the workspace at `root` and returns the path of the
-/// binary built from *its* sources. Cargo's progress and errors show.
+/// The reference's scenario binary, built from this workspace's sources and copied where no
+/// other build writes; the copy lives as long as this.
+pub struct ScenarioBinary {
+    /// The copy.
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Builds the Rust scenario programs of the workspace at `root`, checks that the binary cargo
+/// produced was built from *this* workspace, and returns a private copy of it. Cargo's progress
+/// and errors show.
 ///
-/// The path is the binary under the target directory's `deps/` (whose name carries a hash of
-/// the package's path, so it differs between checkouts), not the `debug/scenarios` cargo links
-/// it to: with a target directory shared by two checkouts (`CARGO_TARGET_DIR`), that link is
-/// whichever checkout built last.
-pub fn build_scenarios(root: &Path) -> Result<PathBuf, String> {
+/// Why the check: two checkouts sharing a target directory (`CARGO_TARGET_DIR`) share their
+/// artifacts, since cargo names and fingerprints a workspace member by its path *relative to the
+/// workspace root*, the same in both. A checkout whose sources are older than the other's last
+/// build finds the other's binary fresh, and cargo does not rebuild it. The binary's debug
+/// holds the directory it was built from (`BUILT_FROM` in scenarios/src/main.rs): if that is
+/// not this workspace's, the run stops with the fix rather than test the other checkout's code.
+/// (The `reference` library it links is not checked: a checkout that rebuilt only its scenarios
+/// may link the other's, fresh in cargo's eyes.) The copy keeps a build in the other checkout from replacing the binary
+/// while the matrix runs.
+pub fn build_scenarios(root: &Path) -> Result<ScenarioBinary, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("building the reference's scenario programs (cargo build --package scenarios)");
     let out = Command::new(cargo)
@@ -95,48 +109,37 @@ pub fn build_scenarios(root: &Path) -> Result<PathBuf, String> {
                 manifest.display()
             )
         })?;
-    checkout_binary(&executable, &root.join("scenarios"))
+    let dir = tempfile::Builder::new()
+        .prefix("xtask-scenarios-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let path = dir.path().join("scenarios");
+    std::fs::copy(&executable, &path)
+        .map_err(|e| format!("cannot copy {}: {e}", executable.display()))?;
+    built_in(&path, root, &executable)?;
+    Ok(ScenarioBinary { path, _dir: dir })
 }
 
-/// The file under `deps/` that `executable` (a link cargo made) is, provided its dep-info
-/// names sources under `sources`; else an error saying another checkout replaced it.
-pub fn checkout_binary(executable: &Path, sources: &Path) -> Result<PathBuf, String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(executable)
-        .map_err(|e| format!("cannot read {}: {e}", executable.display()))?;
-    let name = executable
-        .file_name()
-        .map(|n| format!("{}-", n.to_string_lossy()))
-        .unwrap_or_default();
-    let deps = executable.with_file_name("deps");
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir(&deps)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    candidates.retain(|p| {
-        p.extension().is_none()
-            && p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&name))
-            && std::fs::metadata(p).is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
-    });
-    let ours = |p: &PathBuf| {
-        std::fs::read_to_string(p.with_extension("d")).is_ok_and(|d| {
-            d.lines()
-                .next()
-                .is_some_and(|first| first.contains(&*sources.to_string_lossy()))
-        })
-    };
-    match candidates.into_iter().next() {
-        Some(p) if ours(&p) => Ok(p),
-        Some(p) => Err(format!(
-            "{} is {}, built from another checkout's sources (a target directory shared with \
-             it, CARGO_TARGET_DIR?): run again, or give this checkout its own target directory",
-            executable.display(),
-            p.display()
-        )),
-        // Not a hard link (a file system without them: cargo copied it): nothing tells whose it
-        // is; it was built a moment ago from this checkout.
-        None => Ok(executable.to_path_buf()),
+/// Checks that `binary` (a copy of `built`) was compiled from `root`: it holds the line
+/// `scenarios built from <root>/scenarios` (`BUILT_FROM` in scenarios/src/main.rs).
+pub fn built_in(binary: &Path, root: &Path, built: &Path) -> Result<(), String> {
+    let bytes =
+        std::fs::read(binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let mut needle = b"scenarios built from ".to_vec();
+    needle.extend_from_slice(root.join("scenarios").as_os_str().as_encoded_bytes());
+    needle.push(b'\n');
+    if bytes.windows(needle.len()).any(|w| w == needle) {
+        return Ok(());
     }
+    Err(format!(
+        "{} was not built from {}: another checkout shares this target directory \
+         (CARGO_TARGET_DIR), and cargo, which names a workspace's artifacts by their paths \
+         relative to the workspace, took that checkout's build for this one's. Give each \
+         checkout its own target directory (unset CARGO_TARGET_DIR), or rebuild this one's \
+         (`touch scenarios/src/main.rs`, then run again)",
+        built.display(),
+        root.display()
+    ))
 }
 
 pub fn scenarios_dir() -> PathBuf {
@@ -277,4 +280,36 @@ pub fn explain(id: &str) -> Result<(), String> {
 
 pub fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_is_from_the_checkout_it_says_it_was_built_from() {
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("scenarios");
+        std::fs::write(&bin, b"\x7fELF...scenarios built from /ws/b/scenarios\n...").unwrap();
+        assert_eq!(built_in(&bin, Path::new("/ws/b"), &bin), Ok(()));
+        let err = built_in(&bin, Path::new("/ws/a"), &bin).unwrap_err();
+        assert!(err.contains("was not built from /ws/a"), "{err}");
+        // A prefix of the other checkout's root is not that root.
+        assert!(built_in(&bin, Path::new("/ws"), &bin).is_err());
+    }
+
+    #[test]
+    fn the_workspace_is_the_nearest_with_a_workspace_table() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = t.path();
+        std::fs::create_dir_all(ws.join("scenarios/sub")).unwrap();
+        std::fs::write(ws.join("scenarios/catalog.toml"), "").unwrap();
+        std::fs::write(ws.join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        // A member's Cargo.toml has no [workspace]: keep walking up.
+        std::fs::write(ws.join("scenarios/Cargo.toml"), "[package]\nname = \"s\"\n").unwrap();
+        assert_eq!(find_root(&ws.join("scenarios/sub")), Ok(ws.to_path_buf()));
+        std::fs::remove_file(ws.join("scenarios/catalog.toml")).unwrap();
+        let err = find_root(ws).unwrap_err();
+        assert!(err.contains("has no scenarios/catalog.toml"), "{err}");
+    }
 }
