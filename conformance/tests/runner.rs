@@ -369,3 +369,50 @@ fn a_variant_is_expected_of_the_versions_it_names_and_the_main_outcome_of_the_ot
         }
     }
 }
+
+/// Run as root and, by `unprivileged_runs_get_their_own_dev_shm_through_a_user_namespace`, as
+/// `nobody`: a run's leaked entry is found in its own /dev/shm.
+#[test]
+fn a_leaked_entry_is_found_in_the_runs_own_dev_shm() {
+    let _g = serial();
+    let ns = conformance::leak::ShmNamespace::new().expect("a private /dev/shm can be made here");
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { nix::libc::geteuid() } == 0;
+    assert_eq!(ns.has_user_namespace(), !root);
+    drop(ns);
+    let r = run("leaves-shm", Fork);
+    assert_eq!(r.outcome, Outcome::Leak, "{}", r.message);
+    assert_eq!(r.shm_isolation, conformance::ShmIsolation::Namespace);
+    assert_eq!(r.stray_shm.len(), 1, "{:?}", r.stray_shm);
+}
+
+#[test]
+fn unprivileged_runs_get_their_own_dev_shm_through_a_user_namespace() {
+    let as_nobody = |program: &std::path::Path, args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(program)
+            .args(args)
+            .output()
+    };
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { nix::libc::geteuid() } == 0;
+    let userns = as_nobody("unshare".as_ref(), &["--user", "--mount", "true"]);
+    if !root || !userns.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: needs root, setpriv, and unprivileged user namespaces");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = as_nobody(
+        &exe,
+        &["--exact", "a_leaked_entry_is_found_in_the_runs_own_dev_shm"],
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
+}
