@@ -140,7 +140,6 @@ fn a_timeout_gets_sigterm_first_and_sigkill_only_when_that_is_not_enough() {
     );
 
     // A program that ignores SIGTERM gets SIGKILL once it has settled: its sleep is dead.
-    let started = std::time::Instant::now();
     let r = run("ignores-term", Spawn);
     assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
     assert_eq!(r.ended_by.as_deref(), Some("SIGKILL"), "{}", r.message);
@@ -149,12 +148,6 @@ fn a_timeout_gets_sigterm_first_and_sigkill_only_when_that_is_not_enough() {
     assert!(
         is_dead(pid),
         "the sleep {pid} that ignored SIGTERM is still alive"
-    );
-    // Idle after SIGTERM, it is not waited for the whole grace (5 s).
-    assert!(
-        started.elapsed().as_secs_f64() < 5.5,
-        "{:?}",
-        started.elapsed()
     );
 
     // SIGTERM lets a program remove what it made, as named semaphores are: nothing is left.
@@ -374,6 +367,9 @@ fn a_variant_is_expected_of_the_versions_it_names_and_the_main_outcome_of_the_ot
 /// `nobody`: a run's leaked entry is found in its own /dev/shm.
 #[test]
 fn a_leaked_entry_is_found_in_the_runs_own_dev_shm() {
+    if !common::namespaces() {
+        return;
+    }
     let _g = serial();
     let ns = conformance::leak::ShmNamespace::new().expect("a private /dev/shm can be made here");
     // SAFETY: geteuid cannot fail.

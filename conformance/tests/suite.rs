@@ -11,6 +11,9 @@ fn suite() -> Suite {
 
 #[test]
 fn the_whole_fixture_catalog_in_parallel() {
+    if !common::namespaces() {
+        return;
+    }
     let _g = serial();
     let report = suite()
         .run(&[common::adapter()], &Selection::all(), 2)
@@ -85,6 +88,9 @@ impl Drop for Bystander {
 
 #[test]
 fn parallel_runs_that_leave_segments_are_each_blamed_for_their_own_and_nothing_else_is_removed() {
+    if !common::namespaces() {
+        return;
+    }
     let _g = serial();
     let bystander = Bystander::new();
     let report = suite()
