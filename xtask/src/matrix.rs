@@ -352,7 +352,66 @@ fn selection(args: &MatrixArgs, suite: &Suite) -> Result<Selection, String> {
     Ok(selection)
 }
 
+/// Ctrl-C and SIGTERM, from the start of a matrix to its reports: they raise `cancel`, so the
+/// running sessions end (each run ends its own and removes its temporary directory) and no
+/// more start. Signal-hook's handler only writes to a pipe; a thread reads it.
+struct Interrupt {
+    handle: signal_hook::iterator::Handle,
+    signal: std::sync::Arc<Mutex<Option<i32>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Interrupt {
+    fn watch(cancel: Cancel) -> Result<Interrupt, Failure> {
+        let mut signals = Signals::new([SIGINT, SIGTERM])
+            .map_err(|e| Failure::Setup(format!("cannot handle Ctrl-C: {e}")))?;
+        let handle = signals.handle();
+        let signal = std::sync::Arc::new(Mutex::new(None));
+        let seen = std::sync::Arc::clone(&signal);
+        let thread = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(s) = signals.forever().next() {
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+                    cancel.cancel();
+                }
+            })
+            .map_err(|e| Failure::Setup(format!("cannot handle Ctrl-C: {e}")))?;
+        Ok(Interrupt {
+            handle,
+            signal,
+            thread: Some(thread),
+        })
+    }
+
+    /// The signal received so far, if any.
+    fn received(&self) -> Option<i32> {
+        *self.signal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stop watching; if a signal came, say so and return the exit status it calls for.
+    fn finish(mut self) -> Option<ExitCode> {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let signal = self.received()?;
+        let name = if signal == SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        eprintln!(
+            "interrupted ({name}): the running sessions were ended and their temporary \
+             directories removed; no report written"
+        );
+        Some(ExitCode::from(crate::EXIT_INTERRUPTED))
+    }
+}
+
 pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
+    let cancel = Cancel::default();
+    let interrupt = Interrupt::watch(cancel.clone())?;
     let mut suite = workspace::load_suite().map_err(Failure::Setup)?;
     let selection = selection(&args, &suite)?;
     let skips: Vec<SkipPattern> = args
@@ -361,6 +420,12 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         .map(|s| SkipPattern::parse(s))
         .collect::<Result<_, _>>()?;
     let (candidates, mut records) = adapters(&args, &suite)?;
+    if interrupt.received().is_some() {
+        // During the set-up (a build): nothing ran.
+        return Ok(interrupt
+            .finish()
+            .unwrap_or(ExitCode::from(crate::EXIT_INTERRUPTED)));
+    }
     for r in &records {
         match r.message.starts_with(&r.implementation) {
             true => eprintln!("error: {}", r.message),
@@ -374,7 +439,6 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
     // Each run its own /dev/shm where it can be had; without, overlapping runs cannot pin an
     // entry on one of them: check once, around the matrix.
     let shm_isolation = shm_isolation_for(args.shm_isolation, jobs);
-    let cancel = Cancel::default();
     suite.runner = suite.runner.clone().with_options(RunOptions {
         shm_isolation,
         timeout_factor: args.timeout_factor,
@@ -422,25 +486,12 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let done: Mutex<Vec<(usize, Record)>> = Mutex::new(Vec::with_capacity(plan.len()));
-    // Ctrl-C and SIGTERM end the running sessions (each run ends its own on seeing `cancel`,
-    // and removes its temporary directory) and start no more.
-    let mut signals = Signals::new([SIGINT, SIGTERM])
-        .map_err(|e| Failure::Setup(format!("cannot handle Ctrl-C: {e}")))?;
-    let signal_handle = signals.handle();
-    let interrupted: Mutex<Option<i32>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            if let Some(signal) = signals.forever().next() {
-                *interrupted.lock().unwrap_or_else(|p| p.into_inner()) = Some(signal);
-                stop.store(true, Ordering::SeqCst);
-                cancel.cancel();
-            }
-        });
         scope.spawn(|| progress.tick_until_done());
         let workers: Vec<_> = (0..jobs.min(plan.len().max(1)))
             .map(|_| {
                 scope.spawn(|| loop {
-                    if stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -473,19 +524,9 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
             let _ = w.join();
         }
         progress.finish();
-        signal_handle.close();
     });
-    if let Some(signal) = interrupted.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        let name = if signal == SIGINT {
-            "SIGINT"
-        } else {
-            "SIGTERM"
-        };
-        eprintln!(
-            "interrupted ({name}): the running sessions were ended and their temporary \
-             directories removed; no report written"
-        );
-        return Ok(ExitCode::from(crate::EXIT_INTERRUPTED));
+    if let Some(code) = interrupt.finish() {
+        return Ok(code);
     }
     run.seconds = started.elapsed().as_secs_f64();
     let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
