@@ -512,6 +512,8 @@ fn keeper(status: i32, parent: i32, uid_map: &std::ffi::CStr, gid_map: &std::ffi
     // buffers of the stated length; nothing allocates or takes a lock.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // What `ps` shows for it (it is a copy of the runner, never exec'd).
+        libc::prctl(libc::PR_SET_NAME, c"shm-ns-keeper".as_ptr());
         if libc::getppid() != parent {
             libc::_exit(1);
         }
