@@ -24,7 +24,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -320,7 +320,9 @@ pub struct ShmNamespace {
 
 /// The keeper's report, one byte: the namespace is ready (with or without a user namespace),
 /// or which step failed (followed by the errno, 4 bytes).
+#[cfg(target_os = "linux")]
 const READY: u8 = 0;
+#[cfg(target_os = "linux")]
 const READY_USERNS: u8 = 1;
 
 /// Whether a private `/dev/shm` can be made here: probed once (a namespace made and dropped).
@@ -334,9 +336,16 @@ impl ShmNamespace {
     /// process make a mount namespace: not root and no unprivileged user namespaces, a seccomp
     /// filter, another operating system.
     pub fn new() -> Result<ShmNamespace, String> {
-        if !cfg!(target_os = "linux") {
-            return Err("private mount namespaces are Linux only".into());
-        }
+        Self::make()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn make() -> Result<ShmNamespace, String> {
+        Err("private mount namespaces are Linux only".into())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn make() -> Result<ShmNamespace, String> {
         use nix::libc;
         use std::ffi::CString;
         // Everything the keeper needs is prepared here: between fork and its sleep it only
@@ -455,6 +464,14 @@ impl Drop for ShmNamespace {
 
 /// Join the namespace whose [`ShmNamespace::fds`] these are. Called between fork and exec: it
 /// makes only `setns` calls (async-signal-safe).
+#[cfg(not(target_os = "linux"))]
+pub fn join(_fds: (Option<i32>, i32)) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Join the namespace whose [`ShmNamespace::fds`] these are. Called between fork and exec: it
+/// makes only `setns` calls (async-signal-safe).
+#[cfg(target_os = "linux")]
 pub fn join(fds: (Option<i32>, i32)) -> std::io::Result<()> {
     use nix::libc;
     let (user, mnt) = fds;
@@ -472,8 +489,10 @@ pub fn join(fds: (Option<i32>, i32)) -> std::io::Result<()> {
 }
 
 /// The keeper's first word: whether it made a user namespace too, or why it failed.
+#[cfg(target_os = "linux")]
 fn read_report(status: &OwnedFd) -> Result<bool, String> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
     let mut fds = [PollFd::new(status.as_fd(), PollFlags::POLLIN)];
     // The keeper answers at once; 10 s is a hang guard for a machine under heavy load.
     match poll(&mut fds, PollTimeout::from(10_000u16)) {
@@ -506,6 +525,7 @@ fn read_report(status: &OwnedFd) -> Result<bool, String> {
 ///
 /// Async-signal-safety: only raw system calls (prctl, setpgid, unshare, open, write, close,
 /// mount, close_range, pause, _exit) on the stack and on data prepared before the fork.
+#[cfg(target_os = "linux")]
 fn keeper(status: i32, parent: i32, uid_map: &std::ffi::CStr, gid_map: &std::ffi::CStr) {
     use nix::libc;
     // SAFETY (all blocks below): raw system calls on valid, NUL-terminated strings and on

@@ -37,8 +37,11 @@ fn the_program_runs_in_a_fresh_empty_temporary_directory(
 ) {
     let _g = serial();
     let catalog = common::catalog();
+    // A snapshot of a directory of the test's own: the machine's /dev/shm is other programs'.
+    let shm = tempfile::tempdir().unwrap();
     let runner = common::runner().with_options(conformance::RunOptions {
         shm_isolation: isolation,
+        shm_dir: shm.path().to_path_buf(),
         ..Default::default()
     });
     let r = runner.run(

@@ -130,14 +130,20 @@ fn without_a_namespace_the_machines_dev_shm_is_snapshot_and_labelled_so(
     #[case] label: ShmIsolation,
 ) {
     let _g = serial();
+    // A shared-memory directory of the test's own: the machine's /dev/shm is snapshot by other
+    // programs too, which may remove what the test's runs leave (and the test theirs).
+    let shm = tempfile::tempdir().unwrap();
+    let mut adapter = common::adapter();
+    adapter.command.push(shm.path().display().to_string());
     let mut s = suite();
     s.runner.options = RunOptions {
         shm_isolation: ShmIsolation::Snapshot,
+        shm_dir: shm.path().to_path_buf(),
         ..RunOptions::default()
     };
     let report = s
         .run(
-            &[common::adapter()],
+            &[adapter],
             &Selection::scenarios(["leaves-shm"])
                 .with_methods(&[StartMethod::Fork, StartMethod::Spawn]),
             jobs,

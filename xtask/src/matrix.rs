@@ -54,6 +54,10 @@ pub struct MatrixArgs {
     /// once around the whole run otherwise). Each record's `shm_isolation` says which was used.
     #[arg(long, value_name = "MODE", default_value = "namespace", value_parser = parse_isolation)]
     shm_isolation: ShmIsolation,
+    /// The machine's shared-memory directory, for snapshots (tests give one of their own, which
+    /// no other program on the machine snapshots or cleans).
+    #[arg(long, value_name = "DIR", default_value = "/dev/shm", hide = true)]
+    shm_dir: PathBuf,
     /// Run only share K of N (1 ≤ K ≤ N): the runs whose index in the plan is K-1 modulo N.
     /// `cargo xtask report merge` puts the shares back together.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
@@ -443,6 +447,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         shm_isolation,
         timeout_factor: args.timeout_factor,
         cancel: Some(cancel.clone()),
+        shm_dir: args.shm_dir.clone(),
         ..RunOptions::default()
     });
     let adapters: Vec<Adapter> = candidates.iter().map(|c| c.adapter.clone()).collect();
@@ -473,7 +478,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
             .collect();
     }
     let shm_before =
-        (shm_isolation == ShmIsolation::WholeRun).then(|| ShmSnapshot::take("/dev/shm"));
+        (shm_isolation == ShmIsolation::WholeRun).then(|| ShmSnapshot::take(&args.shm_dir));
     let clauses = |id: &str| {
         suite
             .catalog

@@ -146,7 +146,21 @@ fn at_two_jobs_each_run_is_blamed_for_its_own_segments_in_every_report_and_nothi
 #[test]
 fn forced_snapshots_at_two_jobs_check_once_around_the_whole_run_and_say_so() {
     let ws = fixture_workspace();
-    let bystander = Bystander::new("snap");
+    // A shared-memory directory of the test's own, given to the fixture programs and to the
+    // matrix: other programs snapshot and clean the machine's /dev/shm too.
+    let shm = ws.path().join("shm");
+    std::fs::create_dir(&shm).unwrap();
+    let before = shm.join("there-before");
+    std::fs::write(&before, "not the matrix's").unwrap();
+    std::fs::write(
+        ws.path().join("scenarios/adapter.toml"),
+        format!(
+            "name = \"fixture-sh\"\ncommand = [\"/bin/sh\", \"{{scenarios}}/sh/{{id_underscore}}.sh\", \
+             \"{{method}}\", \"{}\"]\nprofile = \"3.14\"\n",
+            shm.display()
+        ),
+    )
+    .unwrap();
     let out = matrix(
         ws.path(),
         ws.path(),
@@ -157,6 +171,8 @@ fn forced_snapshots_at_two_jobs_check_once_around_the_whole_run_and_say_so() {
             "2",
             "--shm-isolation",
             "snapshot",
+            "--shm-dir",
+            shm.to_str().unwrap(),
         ],
     );
     assert_eq!(
@@ -166,7 +182,7 @@ fn forced_snapshots_at_two_jobs_check_once_around_the_whole_run_and_say_so() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(
-        bystander.0.exists(),
+        before.exists(),
         "the matrix removed an entry that was there before it"
     );
     let records = results(ws.path());
@@ -180,7 +196,7 @@ fn forced_snapshots_at_two_jobs_check_once_around_the_whole_run_and_say_so() {
     let message = whole["message"].as_str().unwrap();
     for method in ["fork", "spawn", "forkserver"] {
         assert!(
-            message.contains(&format!("/dev/shm/conformance-fixture-{method}-")),
+            message.contains(&format!("/shm/conformance-fixture-{method}-")),
             "{message}"
         );
     }
