@@ -4,13 +4,17 @@
 //! 1. is skipped when the scenario does not apply (start method not listed, platform, profile)
 //!    or the adapter lacks the start method;
 //! 2. spawns the adapter's command in a new session (`setsid`), in a fresh empty temporary
-//!    directory, with stdin `/dev/null` and stdout/stderr captured;
-//! 3. on timeout, SIGKILLs the whole session: outcome `timeout`;
-//! 4. checks for leaks: processes of the session still alive after a grace period (they are
-//!    polled for up to [`RunOptions::leak_grace`], since helper processes such as a forkserver
-//!    exit just after the main program), processes outside the session still holding the output
-//!    pipes, and, when [`RunOptions::check_shm`], new `/dev/shm` entries (see [`crate::leak`] for
-//!    the limits of that). All are killed or removed: outcome `leak`;
+//!    directory, with stdin `/dev/null` and stdout/stderr captured, and, where Linux allows it,
+//!    with a `/dev/shm` of its own (a private mount namespace, [`crate::leak::ShmNamespace`]);
+//! 3. on timeout, ends the run: SIGTERM to its process group and its other processes (so an
+//!    implementation can remove its named semaphores), then SIGKILL to whatever is left after
+//!    [`RunOptions::term_grace`]: outcome `timeout`, saying which signal ended it;
+//! 4. checks for leaks: processes of the run still alive once they have all been idle for
+//!    [`RunOptions::leak_grace`] (helper processes such as a forkserver exit just after the main
+//!    program; one that is runnable or using CPU is waited for, up to [`RunOptions::leak_bound`],
+//!    so a loaded machine does not turn it into a leak), processes outside the run still
+//!    holding the output pipes, and `/dev/shm` entries the run left (see [`crate::leak`]). All
+//!    are killed or removed: outcome `leak`;
 //! 5. compares the exit status, the normalized trace and `stderr_contains` with the expected
 //!    outcome: `pass` or `fail`, turned into `xfail`/`xpass` by a deviation of the adapter;
 //! 6. checks the identity the run's processes reported ([`Adapter::check_identity`]): a run that
@@ -30,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapter::Adapter;
 use crate::catalog::Scenario;
-use crate::leak::{self, ShmSnapshot, StrayProcess};
+use crate::leak::{self, RunProcesses, ShmIsolation, ShmNamespace, ShmSnapshot, StrayProcess};
 use crate::method::{Platform, StartMethod};
 use crate::trace::{normalize, Expected};
 
@@ -111,31 +115,93 @@ pub struct RunResult {
     /// Why, for anything but `pass`: the skip reason, or the differences with both normalized
     /// traces, and the end of stderr.
     pub message: String,
+    /// How `/dev/shm` entries were attributed to this run.
+    pub shm_isolation: ShmIsolation,
+    /// The `/dev/shm` entries the run left (removed), as the run saw them.
+    pub stray_shm: Vec<PathBuf>,
+    /// For a timeout: the signal that ended the run (`SIGTERM` when that was enough, else
+    /// `SIGKILL`).
+    pub ended_by: Option<String>,
 }
 
 /// Knobs of a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
-    /// Check for new `/dev/shm` entries (see [`crate::leak`] for why this is only exact when
-    /// nothing else runs meanwhile).
-    pub check_shm: bool,
-    /// The shared-memory directory to check.
+    /// How to find the `/dev/shm` entries a run leaves (see [`crate::leak`]):
+    /// [`ShmIsolation::Namespace`] (the default) gives each run its own `/dev/shm` where Linux
+    /// allows it and falls back to a snapshot elsewhere; [`ShmIsolation::Snapshot`] compares
+    /// listings of the machine's; [`ShmIsolation::WholeRun`] and [`ShmIsolation::Off`] check
+    /// nothing per run.
+    pub shm_isolation: ShmIsolation,
+    /// The machine's shared-memory directory, for snapshots.
     pub shm_dir: PathBuf,
-    /// How long session members may take to exit after the main program has ended before they
-    /// count as leaked.
+    /// How long the run's remaining processes must all have been idle (asleep, using no CPU)
+    /// after the main program has ended before they count as leaked.
     pub leak_grace: Duration,
-    /// Multiply every scenario's timeout by this (for slow machines).
-    pub timeout_factor: u32,
+    /// How long, at most, to wait for busy processes to end after the main program has.
+    pub leak_bound: Duration,
+    /// On timeout, how long after SIGTERM the processes still running get SIGKILL.
+    pub term_grace: Duration,
+    /// Multiply every scenario's timeout, and the bounds above, by this (for slow machines).
+    pub timeout_factor: f64,
+    /// Set to end the run at once (Ctrl-C): its processes are ended as on timeout and the
+    /// outcome is `error`.
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            check_shm: true,
+            shm_isolation: ShmIsolation::Namespace,
             shm_dir: PathBuf::from("/dev/shm"),
             leak_grace: Duration::from_secs(2),
-            timeout_factor: 1,
+            leak_bound: Duration::from_secs(30),
+            term_grace: Duration::from_secs(5),
+            timeout_factor: 1.0,
+            cancel: None,
         }
+    }
+}
+
+impl RunOptions {
+    /// `d` times [`RunOptions::timeout_factor`] (a factor that is not a positive number counts
+    /// as 1).
+    pub fn scaled(&self, d: Duration) -> Duration {
+        let f = self.timeout_factor;
+        if f.is_finite() && f > 0.0 {
+            d.mul_f64(f)
+        } else {
+            d
+        }
+    }
+}
+
+/// A flag that ends runs in progress (see [`RunOptions::cancel`]); clones share it.
+///
+/// ```
+/// let cancel = conformance::run::Cancel::default();
+/// let options = conformance::RunOptions { cancel: Some(cancel.clone()), ..Default::default() };
+/// cancel.cancel();
+/// assert!(options.cancel.unwrap().is_cancelled());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Raise the flag.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it is raised.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for Cancel {
+    fn eq(&self, other: &Cancel) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -215,6 +281,9 @@ impl Runner {
             actual: None,
             identity: None,
             message: String::new(),
+            shm_isolation: ShmIsolation::Off,
+            stray_shm: Vec::new(),
+            ended_by: None,
         };
         if let Some(reason) = skip_reason(adapter, scenario, method) {
             result.message = reason;
@@ -228,7 +297,7 @@ impl Runner {
                 return result;
             }
         };
-        let timeout = scenario.timeout * self.options.timeout_factor.max(1);
+        let timeout = self.options.scaled(scenario.timeout);
         // The identity report (and the Python shim) live outside the program's working
         // directory, which stays empty.
         let identity = match Identity::prepare(self, adapter, &scenario.id, method) {
@@ -380,14 +449,21 @@ struct Execution {
     status: Option<ExitStatus>,
     stdout: String,
     stderr: String,
-    /// Session members found after the grace period (killed).
-    stray: Vec<StrayProcess>,
-    /// Processes outside the session holding the output pipes (killed).
+    /// Processes of the run found idle after the main program ended (killed), and whether each
+    /// was in the session (else only in the run's namespace).
+    stray: Vec<(StrayProcess, bool)>,
+    /// Processes outside the run holding the output pipes (killed).
     pipe_holders: Vec<StrayProcess>,
-    /// New `/dev/shm` entries (removed).
+    /// `/dev/shm` entries the run left (removed).
     shm: Vec<PathBuf>,
+    /// How those were found.
+    isolation: ShmIsolation,
+    /// On timeout: how the run was ended.
+    termination: Option<leak::Termination>,
     /// The output pipes were still open when the run gave up on them.
     pipes_open: bool,
+    /// Remarks on how the run was made (no private /dev/shm, say).
+    notes: Vec<String>,
 }
 
 /// A captured output stream, filled by a reader thread.
@@ -454,9 +530,31 @@ fn execute(
         .prefix("conformance-")
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let shm_before = options
-        .check_shm
-        .then(|| ShmSnapshot::take(&options.shm_dir));
+    // A /dev/shm of its own where Linux allows it, else a snapshot of the machine's.
+    let mut notes = Vec::new();
+    let namespace = match options.shm_isolation {
+        ShmIsolation::Namespace => match ShmNamespace::new() {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                notes.push(format!(
+                    "no private /dev/shm ({e}): the machine's was compared before and after"
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let isolation = match (options.shm_isolation, &namespace) {
+        (_, Some(_)) => ShmIsolation::Namespace,
+        (ShmIsolation::Namespace, None) => ShmIsolation::Snapshot,
+        (other, None) => other,
+    };
+    let shm_before =
+        (isolation == ShmIsolation::Snapshot).then(|| ShmSnapshot::take(&options.shm_dir));
+    let ns_fds = namespace.as_ref().map(ShmNamespace::fds);
+    // Joining a mount namespace moves the process to its root: it goes back to its directory.
+    let cwd_c = std::ffi::CString::new(cwd.path().as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("the temporary directory {} has a NUL", cwd.path().display()))?;
 
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -466,10 +564,17 @@ fn execute(
         .stderr(Stdio::piped())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .envs(env.iter().map(|(k, v)| (k, v)));
-    // SAFETY: setsid and sigaction are async-signal-safe and touch no memory of the parent;
-    // they are all the closure does between fork and exec.
+    // SAFETY: setns, chdir, setsid and sigaction are async-signal-safe and touch no memory of
+    // the parent; they are all the closure does between fork and exec (the namespace's
+    // descriptors and the directory's C string were made before the fork).
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if let Some(fds) = ns_fds {
+                leak::join(fds)?;
+                if nix::libc::chdir(cwd_c.as_ptr()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             // SIGINT as a program started from a terminal has it (SPEC.md 0.1), even when the
             // runner itself was started ignoring it, as a shell starts a background command.
@@ -485,14 +590,17 @@ fn execute(
         .spawn()
         .map_err(|e| format!("cannot start `{program}`: {e}: check the adapter's command"))?;
     // The child called setsid, so its pid is its session id and process-group id.
-    let sid = child.id() as i32;
+    let run = RunProcesses {
+        sid: child.id() as i32,
+        namespace: namespace.as_ref(),
+    };
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
-        leak::kill_session(sid);
+        run.kill();
         let _ = child.wait();
         return Err("the program's output pipes were not set up".into());
     };
     let no_thread = |e: std::io::Error| {
-        leak::kill_session(sid);
+        run.kill();
         format!("cannot start a thread to watch the program: {e}")
     };
     let (stdout, stderr) = match (Capture::start(out), Capture::start(err)) {
@@ -519,40 +627,68 @@ fn execute(
         return Err(message);
     }
     let _ = child_tx.send(child);
-    let status = match rx.recv_timeout(timeout) {
-        Ok(Ok(status)) => Some(status),
-        Ok(Err(e)) => {
-            leak::kill_session(sid);
-            return Err(format!("cannot wait for the program: {e}"));
-        }
-        Err(_) => {
-            leak::kill_session(sid);
-            // Reap it (SIGKILL ends it unless it is stuck in the kernel).
-            let _ = rx.recv_timeout(Duration::from_secs(5));
-            None
+    let deadline = Instant::now() + timeout;
+    let mut interrupted = false;
+    let status = loop {
+        // Short slices, to notice a cancellation.
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(50));
+        match rx.recv_timeout(slice) {
+            Ok(Ok(status)) => break Some(status),
+            Ok(Err(e)) => {
+                run.kill();
+                return Err(format!("cannot wait for the program: {e}"));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                run.kill();
+                return Err("the thread waiting for the program ended".into());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if options.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                    interrupted = true;
+                    break None;
+                }
+                if Instant::now() >= deadline {
+                    break None;
+                }
+            }
         }
     };
 
-    // Leak check 1: the session's other processes get `leak_grace` to finish exiting.
+    // Leak check 1: once the main program has ended, the run's other processes get to finish
+    // exiting; those that have all gone idle are leaked.
     let mut stray = Vec::new();
+    let mut termination = None;
     if status.is_some() {
-        let deadline = Instant::now() + options.leak_grace;
-        loop {
-            if leak::session_members(sid).is_empty() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                stray = leak::kill_session(sid);
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
+        let left = run.settle(options.leak_grace, options.scaled(options.leak_bound));
+        if !left.is_empty() {
+            let session: Vec<i32> = leak::session_members(run.sid)
+                .iter()
+                .map(|p| p.pid)
+                .collect();
+            stray = run
+                .kill()
+                .into_iter()
+                .map(|p| {
+                    let inside = session.contains(&p.pid);
+                    (p, inside)
+                })
+                .collect();
         }
     } else {
-        leak::kill_session(sid);
+        let grace = if interrupted {
+            Duration::from_secs(1)
+        } else {
+            options.scaled(options.term_grace)
+        };
+        termination = Some(run.terminate(grace));
+        // Reap it (SIGKILL ends it unless it is stuck in the kernel).
+        let _ = rx.recv_timeout(Duration::from_secs(5));
     }
 
-    // Leak check 2: with the session gone, the pipes close at once unless a process that left
-    // the session (a double-forked daemon) still holds them.
+    // Leak check 2: with the run's processes gone, the pipes close at once unless a process
+    // that left the session (a double-forked daemon) still holds them.
     let mut pipe_holders = Vec::new();
     let soon = Instant::now() + Duration::from_millis(500);
     if !(stdout.wait(soon) && stderr.wait(soon)) {
@@ -571,10 +707,17 @@ fn execute(
     let later = Instant::now() + Duration::from_secs(2);
     let pipes_open = !(stdout.wait(later) && stderr.wait(later));
 
-    // Leak check 3: new /dev/shm entries, once every process of the run is gone.
-    let shm = shm_before
-        .map(|before| before.remove_new_entries())
-        .unwrap_or_default();
+    // Leak check 3: /dev/shm entries, once every process of the run is gone.
+    let shm = match (&namespace, shm_before) {
+        (Some(ns), _) => ns.remove_entries(),
+        (None, Some(before)) => before.remove_new_entries(),
+        (None, None) => Vec::new(),
+    };
+    drop(namespace);
+    drop(cwd);
+    if interrupted {
+        return Err("interrupted: the run was ended (SIGTERM, then SIGKILL) before its end".into());
+    }
 
     Ok(Execution {
         status,
@@ -583,7 +726,10 @@ fn execute(
         stray,
         pipe_holders,
         shm,
+        isolation,
+        termination,
         pipes_open,
+        notes,
     })
 }
 
@@ -624,9 +770,28 @@ fn judge(
     match exec.status {
         None => {
             outcome = Outcome::Timeout;
+            let ending = match &exec.termination {
+                Some(t) if !t.killed.is_empty() => {
+                    result.ended_by = Some("SIGKILL".into());
+                    format!(
+                        "SIGTERM to its {} processes, then SIGKILL after {:.1}s to {}",
+                        t.termed.len(),
+                        runner
+                            .options
+                            .scaled(runner.options.term_grace)
+                            .as_secs_f64(),
+                        processes(&t.killed)
+                    )
+                }
+                Some(t) => {
+                    result.ended_by = Some("SIGTERM".into());
+                    format!("SIGTERM to its {} processes ended them", t.termed.len())
+                }
+                None => "its processes were killed".into(),
+            };
             notes.push(format!(
-                "did not end within its timeout of {}s: its session was killed",
-                timeout.as_secs()
+                "did not end within its timeout of {}s: {ending}",
+                fmt_secs(timeout)
             ));
             if !lines.is_empty() {
                 notes.push(format!("trace so far:\n{}", indent(&lines.join("\n"))));
@@ -661,11 +826,16 @@ fn judge(
 
     // Leaks trump a pass or a fail: what was left behind was killed or removed.
     let mut leaks = Vec::new();
-    for p in &exec.stray {
+    for (p, in_session) in &exec.stray {
         leaks.push(format!(
-            "process {} ({}) was still running in the scenario's session after {:.1}s: killed",
+            "process {} ({}) {}, idle for {:.1}s after the program ended: killed",
             p.pid,
             p.comm,
+            if *in_session {
+                "was still running in the scenario's session"
+            } else {
+                "left the scenario's session but was still running in its namespace"
+            },
             runner.options.leak_grace.as_secs_f64()
         ));
     }
@@ -687,6 +857,8 @@ fn judge(
         }
         outcome = Outcome::Leak;
     }
+    result.shm_isolation = exec.isolation;
+    result.stray_shm = exec.shm.clone();
     let mut message = leaks;
     message.extend(notes);
 
@@ -700,6 +872,7 @@ fn judge(
         }
     }
     if outcome != Outcome::Pass {
+        message.extend(exec.notes.iter().cloned());
         message.push(format!("command: {}", argv.join(" ")));
         let tail = stderr_tail(&exec.stderr);
         if !tail.is_empty() {
@@ -775,6 +948,24 @@ fn diff(expected: &[String], actual: &[String]) -> String {
         out.push('\n');
     }
     out.trim_end().to_string()
+}
+
+/// `pid (comm), ...`.
+fn processes(list: &[StrayProcess]) -> String {
+    list.iter()
+        .map(|p| format!("{} ({})", p.pid, p.comm))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Seconds without a needless fraction: `1`, `1.5`.
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
 }
 
 fn indent(text: &str) -> String {

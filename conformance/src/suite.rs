@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapter::Adapter;
 use crate::catalog::{Catalog, CatalogError, Scenario};
 use crate::deviation::Deviation;
-use crate::leak::ShmSnapshot;
+use crate::leak::{ShmIsolation, ShmSnapshot};
 use crate::method::StartMethod;
 use crate::profile::VersionRange;
 use crate::run::{Outcome, RunResult, Runner};
@@ -505,6 +505,26 @@ pub fn spec_clauses(text: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The per-run `/dev/shm` check to make, asked for `wanted`, with `jobs` runs at a time:
+/// a snapshot per run is exact only when runs do not overlap, so with more than one job, and
+/// no private namespace to be had, it becomes one check over the whole run
+/// ([`ShmIsolation::WholeRun`]).
+///
+/// ```
+/// use conformance::{leak::ShmIsolation, suite::shm_isolation_for};
+/// assert_eq!(shm_isolation_for(ShmIsolation::Snapshot, 1), ShmIsolation::Snapshot);
+/// assert_eq!(shm_isolation_for(ShmIsolation::Snapshot, 2), ShmIsolation::WholeRun);
+/// ```
+pub fn shm_isolation_for(wanted: ShmIsolation, jobs: usize) -> ShmIsolation {
+    match wanted {
+        ShmIsolation::Namespace if jobs > 1 && crate::leak::namespace_available().is_err() => {
+            ShmIsolation::WholeRun
+        }
+        ShmIsolation::Snapshot if jobs > 1 => ShmIsolation::WholeRun,
+        other => other,
+    }
+}
+
 /// One planned run.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
@@ -759,9 +779,11 @@ impl Suite {
 
     /// Run `selection` against every adapter with `jobs` runs at a time (0 counts as 1).
     ///
-    /// With one job, each run checks `/dev/shm` itself; with more, runs overlap and an entry
-    /// cannot be pinned on one of them, so the suite checks once over the whole run and reports
-    /// new entries in [`Report::stray_shm`] (see [`crate::leak`]).
+    /// Each run checks its own `/dev/shm` where it can have one (a private namespace), at any
+    /// number of jobs. Without namespaces, with one job each run snapshots the machine's; with
+    /// more, runs overlap and an entry cannot be pinned on one of them, so the suite checks once
+    /// over the whole run and reports new entries in [`Report::stray_shm`] (see
+    /// [`shm_isolation_for`] and [`crate::leak`]).
     pub fn run(
         &self,
         adapters: &[Adapter],
@@ -770,10 +792,10 @@ impl Suite {
     ) -> Result<Report, SuiteError> {
         let plan = self.plan(adapters, selection)?;
         let jobs = jobs.max(1).min(plan.len().max(1));
-        let check_shm = self.runner.options.check_shm;
         let mut runner = self.runner.clone();
-        runner.options.check_shm = check_shm && jobs == 1;
-        let suite_shm = (check_shm && jobs > 1).then(|| ShmSnapshot::take(&runner.options.shm_dir));
+        runner.options.shm_isolation = shm_isolation_for(runner.options.shm_isolation, jobs);
+        let suite_shm = (runner.options.shm_isolation == ShmIsolation::WholeRun)
+            .then(|| ShmSnapshot::take(&runner.options.shm_dir));
 
         let next = AtomicUsize::new(0);
         let slots: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; plan.len()]);
@@ -812,6 +834,9 @@ impl Suite {
                     actual: None,
                     identity: None,
                     message: "the run did not report (its worker thread panicked)".into(),
+                    shm_isolation: ShmIsolation::Off,
+                    stray_shm: Vec::new(),
+                    ended_by: None,
                 })
             })
             .collect();

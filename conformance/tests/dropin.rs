@@ -14,12 +14,8 @@ fn scenarios() -> PathBuf {
 }
 
 fn runner() -> Runner {
-    // The /dev/shm check is machine-wide (see conformance::leak): off here, where the runs are
-    // about which implementation ran, not about what they leave behind.
-    Runner::new(scenarios(), scenarios().join("expected")).with_options(RunOptions {
-        check_shm: false,
-        ..RunOptions::default()
-    })
+    // Each run its own /dev/shm where a namespace can be made (see conformance::leak).
+    Runner::new(scenarios(), scenarios().join("expected")).with_options(RunOptions::default())
 }
 
 fn run(adapter: &Adapter, id: &str, method: StartMethod) -> RunResult {

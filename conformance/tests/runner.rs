@@ -27,6 +27,32 @@ fn a_correct_program_passes_with_its_normalized_trace() {
     assert!(r.seconds > 0.0);
 }
 
+#[rstest]
+fn the_program_runs_in_a_fresh_empty_temporary_directory(
+    #[values(
+        conformance::ShmIsolation::Namespace,
+        conformance::ShmIsolation::Snapshot
+    )]
+    isolation: conformance::ShmIsolation,
+) {
+    let _g = serial();
+    let catalog = common::catalog();
+    // A snapshot of a directory of the test's own: the machine's /dev/shm is other programs'.
+    let shm = tempfile::tempdir().unwrap();
+    let runner = common::runner().with_options(conformance::RunOptions {
+        shm_isolation: isolation,
+        shm_dir: shm.path().to_path_buf(),
+        ..Default::default()
+    });
+    let r = runner.run(
+        &common::adapter(),
+        catalog.get("in-temp-dir").unwrap(),
+        Fork,
+    );
+    assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+    assert_eq!(r.shm_isolation, isolation);
+}
+
 #[test]
 fn a_wrong_exit_status_fails_showing_both_outcomes() {
     let _g = serial();
@@ -101,6 +127,56 @@ fn a_hanging_program_times_out_and_its_session_is_killed() {
         is_dead(pid),
         "the hanging program's sleep {pid} is still alive"
     );
+}
+
+#[test]
+fn a_timeout_gets_sigterm_first_and_sigkill_only_when_that_is_not_enough() {
+    let _g = serial();
+    // SIGTERM is enough for a plain program: it ends there.
+    let r = run("hangs", Spawn);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert_eq!(r.ended_by.as_deref(), Some("SIGTERM"), "{}", r.message);
+    assert!(
+        r.message.contains("SIGTERM to its 2 processes ended them"),
+        "{}",
+        r.message
+    );
+
+    // A program that ignores SIGTERM gets SIGKILL once it has settled: its sleep is dead.
+    let r = run("ignores-term", Spawn);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert_eq!(r.ended_by.as_deref(), Some("SIGKILL"), "{}", r.message);
+    assert!(r.message.contains("then SIGKILL after"), "{}", r.message);
+    let pid = pid_after(&r.message, "sleeper ");
+    assert!(
+        is_dead(pid),
+        "the sleep {pid} that ignored SIGTERM is still alive"
+    );
+
+    // SIGTERM lets a program remove what it made, as named semaphores are: nothing is left.
+    let r = run("cleans-up-on-term", Spawn);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert_eq!(r.ended_by.as_deref(), Some("SIGTERM"), "{}", r.message);
+    assert_eq!(
+        r.stray_shm,
+        Vec::<std::path::PathBuf>::new(),
+        "{}",
+        r.message
+    );
+}
+
+#[test]
+fn a_timeout_factor_scales_the_timeout() {
+    let _g = serial();
+    let catalog = common::catalog();
+    let runner = common::runner().with_options(conformance::RunOptions {
+        timeout_factor: 2.5,
+        ..Default::default()
+    });
+    let r = runner.run(&common::adapter(), catalog.get("hangs").unwrap(), Fork);
+    assert_eq!(r.outcome, Outcome::Timeout, "{}", r.message);
+    assert!(r.message.contains("timeout of 2.5s"), "{}", r.message);
+    assert!(r.seconds >= 2.5, "{}", r.seconds);
 }
 
 #[test]
@@ -311,4 +387,54 @@ fn a_program_that_does_not_report_its_identity_is_an_error() {
     let r = run("good", Fork);
     assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
     assert_eq!(r.identity.as_deref(), Some("main fixture-sh"));
+}
+
+/// Run as root and, by `unprivileged_runs_get_their_own_dev_shm_through_a_user_namespace`, as
+/// `nobody`: a run's leaked entry is found in its own /dev/shm.
+#[test]
+fn a_leaked_entry_is_found_in_the_runs_own_dev_shm() {
+    if !common::namespaces() {
+        return;
+    }
+    let _g = serial();
+    let ns = conformance::leak::ShmNamespace::new().expect("a private /dev/shm can be made here");
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { nix::libc::geteuid() } == 0;
+    assert_eq!(ns.has_user_namespace(), !root);
+    drop(ns);
+    let r = run("leaves-shm", Fork);
+    assert_eq!(r.outcome, Outcome::Leak, "{}", r.message);
+    assert_eq!(r.shm_isolation, conformance::ShmIsolation::Namespace);
+    assert_eq!(r.stray_shm.len(), 1, "{:?}", r.stray_shm);
+}
+
+#[test]
+fn unprivileged_runs_get_their_own_dev_shm_through_a_user_namespace() {
+    let as_nobody = |program: &std::path::Path, args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(program)
+            .args(args)
+            .output()
+    };
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { nix::libc::geteuid() } == 0;
+    let userns = as_nobody("unshare".as_ref(), &["--user", "--mount", "true"]);
+    if !root || !userns.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: needs root, setpriv, and unprivileged user namespaces");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = as_nobody(
+        &exe,
+        &["--exact", "a_leaked_entry_is_found_in_the_runs_own_dev_shm"],
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{fixtures, serial};
-use conformance::{Outcome, Selection, StartMethod, Suite, SuiteError};
+use conformance::{Outcome, RunOptions, Selection, ShmIsolation, StartMethod, Suite, SuiteError};
 
 fn suite() -> Suite {
     Suite::load(fixtures()).expect("the fixture suite loads")
@@ -11,6 +11,9 @@ fn suite() -> Suite {
 
 #[test]
 fn the_whole_fixture_catalog_in_parallel() {
+    if !common::namespaces() {
+        return;
+    }
     let _g = serial();
     let report = suite()
         .run(&[common::adapter()], &Selection::all(), 2)
@@ -22,28 +25,31 @@ fn the_whole_fixture_catalog_in_parallel() {
         .collect();
     insta::assert_snapshot!(outcomes);
     assert!(!report.ok());
-    // With two jobs the shm leak cannot be pinned on a run: the suite reports it, removed.
-    // (Counting only the fixture's entries: other programs on the machine may leave some too.)
-    let ours = report
-        .stray_shm
-        .iter()
-        .filter(|p| p.to_string_lossy().contains("/conformance-fixture-"));
-    assert_eq!(ours.clone().count(), 3, "{report}");
-    for p in ours {
-        assert!(!p.exists(), "{p:?} was not removed");
+    // Each run has its own /dev/shm: each leaves-shm run is blamed for its own entry and for
+    // nothing else, although the three overlapped.
+    assert!(report.stray_shm.is_empty(), "{report}");
+    for r in &report.results {
+        let own = format!("/dev/shm/conformance-fixture-{}-", r.start_method);
+        let names: Vec<String> = r
+            .stray_shm
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if r.scenario == "leaves-shm" {
+            assert_eq!(r.shm_isolation, ShmIsolation::Namespace);
+            assert!(names.len() == 1 && names[0].starts_with(&own), "{names:?}");
+        } else {
+            assert!(names.is_empty(), "{}: {names:?}", r.scenario);
+        }
     }
     let text = report.to_string();
     assert!(
         text.contains("== fixture-sh wrong-exit fork: fail"),
         "{text}"
     );
-    assert!(text.contains("re-run with one job"), "{text}");
-    assert!(
-        report
-            .summary()
-            .starts_with("22 pass, 9 fail, 5 skip, 3 timeout, 6 leak, 3 error, "),
-        "{}",
-        report.summary()
+    assert_eq!(
+        report.summary(),
+        "22 pass, 9 fail, 5 skip, 9 timeout, 9 leak, 3 error"
     );
 }
 
@@ -61,6 +67,116 @@ fn one_job_attributes_shm_leaks_to_their_run() {
     assert_eq!(outcomes, [Outcome::Pass, Outcome::Leak], "{report}");
     assert!(report.stray_shm.is_empty());
     assert_eq!(report.summary(), "1 pass, 1 leak");
+}
+
+/// A `/dev/shm` entry of someone else's, made while the suite runs.
+struct Bystander(std::path::PathBuf);
+
+impl Bystander {
+    fn new() -> Bystander {
+        let path = format!("/dev/shm/conformance-bystander-{}", std::process::id());
+        std::fs::write(&path, "not the suite's").unwrap();
+        Bystander(path.into())
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn parallel_runs_that_leave_segments_are_each_blamed_for_their_own_and_nothing_else_is_removed() {
+    if !common::namespaces() {
+        return;
+    }
+    let _g = serial();
+    let bystander = Bystander::new();
+    let report = suite()
+        .run(
+            &[common::adapter()],
+            &Selection::scenarios(["leaves-shm", "good"]),
+            2,
+        )
+        .unwrap();
+    assert!(
+        bystander.0.exists(),
+        "the suite removed another program's entry"
+    );
+    for r in &report.results {
+        assert_eq!(r.shm_isolation, ShmIsolation::Namespace);
+        if r.scenario == "leaves-shm" {
+            assert_eq!(r.outcome, Outcome::Leak, "{}", r.message);
+            let own = format!("/dev/shm/conformance-fixture-{}-", r.start_method);
+            assert_eq!(r.stray_shm.len(), 1, "{:?}", r.stray_shm);
+            assert!(r.stray_shm[0].display().to_string().starts_with(&own));
+            assert!(r.message.contains(&own), "{}", r.message);
+            // Removed from the run's own tmpfs; never on the machine's.
+            assert!(!r.stray_shm[0].exists());
+        } else {
+            assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+            assert!(r.stray_shm.is_empty());
+        }
+    }
+    assert!(report.stray_shm.is_empty());
+}
+
+#[rstest::rstest]
+#[case::one_job(1, ShmIsolation::Snapshot)]
+#[case::two_jobs(2, ShmIsolation::WholeRun)]
+fn without_a_namespace_the_machines_dev_shm_is_snapshot_and_labelled_so(
+    #[case] jobs: usize,
+    #[case] label: ShmIsolation,
+) {
+    let _g = serial();
+    // A shared-memory directory of the test's own: the machine's /dev/shm is snapshot by other
+    // programs too, which may remove what the test's runs leave (and the test theirs).
+    let shm = tempfile::tempdir().unwrap();
+    let mut adapter = common::adapter();
+    adapter.command.push(shm.path().display().to_string());
+    let mut s = suite();
+    s.runner.options = RunOptions {
+        shm_isolation: ShmIsolation::Snapshot,
+        shm_dir: shm.path().to_path_buf(),
+        ..RunOptions::default()
+    };
+    let report = s
+        .run(
+            &[adapter],
+            &Selection::scenarios(["leaves-shm"])
+                .with_methods(&[StartMethod::Fork, StartMethod::Spawn]),
+            jobs,
+        )
+        .unwrap();
+    assert!(
+        report.results.iter().all(|r| r.shm_isolation == label),
+        "{report}"
+    );
+    let ours = |paths: &[std::path::PathBuf]| {
+        paths
+            .iter()
+            .filter(|p| p.to_string_lossy().contains("/conformance-fixture-"))
+            .count()
+    };
+    if jobs == 1 {
+        // One at a time, the snapshot pins each entry on its run.
+        for r in &report.results {
+            assert_eq!(r.outcome, Outcome::Leak, "{}", r.message);
+            assert_eq!(ours(&r.stray_shm), 1, "{:?}", r.stray_shm);
+        }
+    } else {
+        // Overlapping runs: the entries are found once, around the whole run, and removed.
+        assert_eq!(ours(&report.stray_shm), 2, "{report}");
+        assert!(report.to_string().contains("re-run with one job"));
+    }
+    for p in report
+        .stray_shm
+        .iter()
+        .chain(report.results.iter().flat_map(|r| &r.stray_shm))
+    {
+        assert!(!p.exists(), "{p:?} was not removed");
+    }
 }
 
 #[test]

@@ -14,6 +14,12 @@ mod trace;
 
 use std::process::ExitCode;
 
+/// The directory this binary was built from, kept in the binary so that `cargo xtask matrix`
+/// can tell a build of this checkout from another checkout's sharing the target directory
+/// (cargo names both builds alike and may take one for the other).
+#[used]
+static BUILT_FROM: &str = concat!("scenarios built from ", env!("CARGO_MANIFEST_DIR"), "\n");
+
 fn main() -> ExitCode {
     report_identity();
     let mut args = std::env::args().skip(1);

@@ -403,6 +403,9 @@ pub fn render(m: &Matrix<'_>, links: &Links) -> String {
             );
         }
         page.push_str("</p>");
+        if let Some(left) = crate::report::stray_line(r) {
+            let _ = write!(page, "<p class=stray>{}</p>", escape(&left));
+        }
         if !r.message.is_empty() {
             let _ = write!(page, "<pre class=msg>{}</pre>", message_html(&r.message));
         }

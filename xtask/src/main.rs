@@ -36,6 +36,10 @@ pub const EXIT_UNEXPECTED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status when an implementation could not be set up (its runs are missing).
 pub const EXIT_SETUP: u8 = 3;
+/// Exit status of `matrix` when interrupted by Ctrl-C (SIGINT) or SIGTERM, after ending the
+/// running sessions and removing their temporary directories (128 + SIGINT, as a shell reports
+/// a command Ctrl-C ended).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Why a task did not run to its end.
 pub enum Failure {
@@ -60,7 +64,8 @@ pub fn say(text: &str) {
 /// cargo xtask: the project's tasks.
 ///
 /// Exit status: 0 success (every result as expected); 1 unexpected results (or a regression,
-/// for `report diff`); 2 bad usage; 3 an implementation or the suite could not be set up.
+/// for `report diff`); 2 bad usage; 3 an implementation or the suite could not be set up;
+/// 130 `matrix` interrupted (Ctrl-C or SIGTERM; its running sessions were ended).
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
@@ -77,6 +82,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Run the conformance matrix: scenarios × start methods × implementations.
+    ///
+    /// Run it inside a checkout: the workspace (and its suite) is the one around the current
+    /// directory. Exit status: 0 every result as expected; 1 unexpected results; 2 bad usage;
+    /// 3 an implementation could not be set up (its runs are missing, the others ran); 130
+    /// interrupted by Ctrl-C (SIGINT) or SIGTERM: the running sessions were ended (SIGTERM,
+    /// then SIGKILL), their temporary directories removed, and no report written.
     Matrix(matrix::MatrixArgs),
     /// Merge or compare results.json files.
     #[command(subcommand)]
@@ -175,6 +186,10 @@ fn report(task: ReportTask) -> Result<ExitCode, Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(message) = workspace::check_root() {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let result = match cli.task {
         Task::Matrix(args) => matrix::run(args),
         Task::Report(task) => report(task),

@@ -2,14 +2,18 @@
 //! progress display, a summary in the terminal and reports in the report directory.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
 use conformance::leak::ShmSnapshot;
-use conformance::{Adapter, Outcome, RunOptions, Selection, StartMethod, Suite};
+use conformance::run::Cancel;
+use conformance::suite::shm_isolation_for;
+use conformance::{Adapter, Outcome, RunOptions, Selection, ShmIsolation, StartMethod, Suite};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::progress::Progress;
 use crate::report::{self, Links, Matrix};
@@ -17,7 +21,9 @@ use crate::results::{self, Implementation, Options, Record, ResultsFile, RunInfo
 use crate::{say, workspace, Failure};
 
 /// Exit status: 0 every result as expected, 1 unexpected results, 2 bad usage, 3 an
-/// implementation could not be set up (its runs are missing; the others ran).
+/// implementation could not be set up (its runs are missing; the others ran), 130 interrupted
+/// (Ctrl-C or SIGTERM: the running sessions were ended and their temporary directories
+/// removed; no report was written).
 #[derive(Args, Debug)]
 pub struct MatrixArgs {
     /// An implementation: `reference`, `cpython`, `pypy`, or the path of an adapter manifest
@@ -33,6 +39,25 @@ pub struct MatrixArgs {
     /// Only scenarios whose id matches this glob (repeatable), e.g. `exitcode-*`.
     #[arg(long, value_name = "GLOB")]
     scenario: Vec<String>,
+    /// Do not run what matches this glob (repeatable): a scenario id (`queue-*`: every start
+    /// method) or ID@METHOD (`queue-*@spawn`, `*@fork`). Those runs are recorded as `skip`,
+    /// naming the pattern.
+    #[arg(long, value_name = "GLOB")]
+    skip: Vec<String>,
+    /// Multiply every scenario's timeout, and the runner's waits for processes to exit, by F
+    /// (a positive number, e.g. 2.5 on a slow or loaded machine).
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_factor)]
+    timeout_factor: f64,
+    /// How to find the /dev/shm entries a run leaves: `namespace` gives each run its own
+    /// /dev/shm (a private mount namespace) where Linux allows it, else falls back to
+    /// `snapshot`, which compares listings of the machine's /dev/shm (per run with --jobs 1,
+    /// once around the whole run otherwise). Each record's `shm_isolation` says which was used.
+    #[arg(long, value_name = "MODE", default_value = "namespace", value_parser = parse_isolation)]
+    shm_isolation: ShmIsolation,
+    /// The machine's shared-memory directory, for snapshots (tests give one of their own, which
+    /// no other program on the machine snapshots or cleans).
+    #[arg(long, value_name = "DIR", default_value = "/dev/shm", hide = true)]
+    shm_dir: PathBuf,
     /// Run only share K of N (1 ≤ K ≤ N): the runs whose index in the plan is K-1 modulo N.
     /// `cargo xtask report merge` puts the shares back together.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
@@ -66,6 +91,51 @@ pub struct Shard {
     pub n: usize,
 }
 
+fn parse_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a positive number, e.g. 2 or 2.5")),
+    }
+}
+
+fn parse_isolation(s: &str) -> Result<ShmIsolation, String> {
+    match s {
+        "namespace" => Ok(ShmIsolation::Namespace),
+        "snapshot" => Ok(ShmIsolation::Snapshot),
+        _ => Err(format!("`{s}` is neither namespace nor snapshot")),
+    }
+}
+
+/// A `--skip` pattern: a scenario-id glob, and a start-method glob after `@`.
+struct SkipPattern {
+    text: String,
+    id: glob::Pattern,
+    method: Option<glob::Pattern>,
+}
+
+impl SkipPattern {
+    fn parse(text: &str) -> Result<SkipPattern, String> {
+        let bad = |e: glob::PatternError| format!("bad --skip glob '{text}': {e}");
+        let (id, method) = match text.rsplit_once('@') {
+            Some((id, method)) => (id, Some(glob::Pattern::new(method).map_err(bad)?)),
+            None => (text, None),
+        };
+        Ok(SkipPattern {
+            text: text.to_owned(),
+            id: glob::Pattern::new(id).map_err(bad)?,
+            method,
+        })
+    }
+
+    fn matches(&self, id: &str, method: StartMethod) -> bool {
+        self.id.matches(id)
+            && self
+                .method
+                .as_ref()
+                .is_none_or(|m| m.matches(method.as_str()))
+    }
+}
+
 fn parse_shard(s: &str) -> Result<Shard, String> {
     let bad = || format!("`{s}` is not K/N with 1 <= K <= N, e.g. 2/3");
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
@@ -83,24 +153,6 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(name))
         .find(|candidate| candidate.is_file())
-}
-
-/// Builds the Rust scenario programs and returns the binary's path. Cargo's progress shows.
-fn build_reference() -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("building the reference's scenario programs (cargo build --package scenarios)");
-    let status = Command::new(cargo)
-        .current_dir(workspace::root())
-        .args(["build", "--package", "scenarios"])
-        .status()
-        .map_err(|e| format!("cannot run cargo to build the scenarios: {e}"))?;
-    if !status.success() {
-        return Err("building the Rust scenario programs failed (cargo's errors are above)".into());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace::root().join("target"));
-    Ok(target.join("debug").join("scenarios"))
 }
 
 /// The interpreter a `--python` names, or a usage error.
@@ -138,6 +190,8 @@ fn python_adapter(resolved: &Path) -> Result<Adapter, String> {
 struct Candidate {
     adapter: Adapter,
     manifest: Option<PathBuf>,
+    /// The reference's private copy of its binary, kept until the matrix ends.
+    _binary: Option<workspace::ScenarioBinary>,
 }
 
 /// The implementations to run, from the options, and a set-up error record for each one that
@@ -170,10 +224,11 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
     let mut pythons: Vec<(String, PathBuf)> = Vec::new();
     for name in &names {
         match name.as_str() {
-            "reference" => match build_reference() {
+            "reference" => match workspace::build_scenarios(&workspace::root()) {
                 Ok(bin) => out.push(Candidate {
-                    adapter: suite.with_builtin_deviations(Adapter::reference(bin)),
+                    adapter: suite.with_builtin_deviations(Adapter::reference(&bin.path)),
                     manifest: None,
+                    _binary: Some(bin),
                 }),
                 Err(e) => fail("reference", e),
             },
@@ -185,6 +240,7 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
                 Ok(a) => out.push(Candidate {
                     adapter: a,
                     manifest: Some(PathBuf::from(path)),
+                    _binary: None,
                 }),
                 Err(e) => fail(path, e.to_string()),
             },
@@ -195,6 +251,7 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
                     Ok(a) => out.push(Candidate {
                         adapter: a,
                         manifest: Some(PathBuf::from(other)),
+                        _binary: None,
                     }),
                     Err(e) => return Err(Failure::Usage(e.to_string())),
                 }
@@ -215,6 +272,7 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
             Ok(a) => out.push(Candidate {
                 adapter: suite.with_builtin_deviations(a),
                 manifest: None,
+                _binary: None,
             }),
             Err(e) => fail(&name, e),
         }
@@ -314,10 +372,80 @@ fn selection(args: &MatrixArgs, suite: &Suite) -> Result<Selection, String> {
     Ok(selection)
 }
 
+/// Ctrl-C and SIGTERM, from the start of a matrix to its reports: they raise `cancel`, so the
+/// running sessions end (each run ends its own and removes its temporary directory) and no
+/// more start. Signal-hook's handler only writes to a pipe; a thread reads it.
+struct Interrupt {
+    handle: signal_hook::iterator::Handle,
+    signal: std::sync::Arc<Mutex<Option<i32>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Interrupt {
+    fn watch(cancel: Cancel) -> Result<Interrupt, Failure> {
+        let mut signals = Signals::new([SIGINT, SIGTERM])
+            .map_err(|e| Failure::Setup(format!("cannot handle Ctrl-C: {e}")))?;
+        let handle = signals.handle();
+        let signal = std::sync::Arc::new(Mutex::new(None));
+        let seen = std::sync::Arc::clone(&signal);
+        let thread = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(s) = signals.forever().next() {
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+                    cancel.cancel();
+                }
+            })
+            .map_err(|e| Failure::Setup(format!("cannot handle Ctrl-C: {e}")))?;
+        Ok(Interrupt {
+            handle,
+            signal,
+            thread: Some(thread),
+        })
+    }
+
+    /// The signal received so far, if any.
+    fn received(&self) -> Option<i32> {
+        *self.signal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stop watching; if a signal came, say so and return the exit status it calls for.
+    fn finish(mut self) -> Option<ExitCode> {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let signal = self.received()?;
+        let name = if signal == SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        eprintln!(
+            "interrupted ({name}): the running sessions were ended and their temporary \
+             directories removed; no report written"
+        );
+        Some(ExitCode::from(crate::EXIT_INTERRUPTED))
+    }
+}
+
 pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
+    let cancel = Cancel::default();
+    let interrupt = Interrupt::watch(cancel.clone())?;
     let mut suite = workspace::load_suite().map_err(Failure::Setup)?;
     let selection = selection(&args, &suite)?;
+    let skips: Vec<SkipPattern> = args
+        .skip
+        .iter()
+        .map(|s| SkipPattern::parse(s))
+        .collect::<Result<_, _>>()?;
     let (candidates, mut records) = adapters(&args, &suite)?;
+    if interrupt.received().is_some() {
+        // During the set-up (a build): nothing ran.
+        return Ok(interrupt
+            .finish()
+            .unwrap_or(ExitCode::from(crate::EXIT_INTERRUPTED)));
+    }
     for r in &records {
         match r.message.starts_with(&r.implementation) {
             true => eprintln!("error: {}", r.message),
@@ -328,9 +456,14 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    // Overlapping runs cannot pin a /dev/shm entry on one of them: check once, around the matrix.
+    // Each run its own /dev/shm where it can be had; without, overlapping runs cannot pin an
+    // entry on one of them: check once, around the matrix.
+    let shm_isolation = shm_isolation_for(args.shm_isolation, jobs);
     suite.runner = suite.runner.clone().with_options(RunOptions {
-        check_shm: jobs == 1,
+        shm_isolation,
+        timeout_factor: args.timeout_factor,
+        cancel: Some(cancel.clone()),
+        shm_dir: args.shm_dir.clone(),
         ..RunOptions::default()
     });
     let adapters: Vec<Adapter> = candidates.iter().map(|c| c.adapter.clone()).collect();
@@ -344,6 +477,9 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         scenarios: args.scenario.clone(),
         start_methods: args.start_methods.clone(),
         fail_fast: args.fail_fast,
+        skip: args.skip.clone(),
+        timeout_factor: args.timeout_factor,
+        shm_isolation: Some(shm_isolation),
     };
     let mut run = RunInfo::here(options, implementations);
     let mut plan = suite
@@ -357,7 +493,8 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
             .map(|(_, job)| job)
             .collect();
     }
-    let shm_before = ShmSnapshot::take("/dev/shm");
+    let shm_before =
+        (shm_isolation == ShmIsolation::WholeRun).then(|| ShmSnapshot::take(&args.shm_dir));
     let clauses = |id: &str| {
         suite
             .catalog
@@ -376,7 +513,7 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         let workers: Vec<_> = (0..jobs.min(plan.len().max(1)))
             .map(|_| {
                 scope.spawn(|| loop {
-                    if stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -385,17 +522,33 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
                         i,
                         format!("{} {} {}", job.adapter.name, job.method, job.scenario.id),
                     );
-                    let result = suite.runner.run(job.adapter, job.scenario, job.method);
-                    let record = Record::from_run(&result, &clauses(&result.scenario));
+                    let (record, result) = match skips
+                        .iter()
+                        .find(|p| p.matches(&job.scenario.id, job.method))
+                    {
+                        Some(p) => (
+                            Record::skipped(job, format!("skipped by --skip {}", p.text)),
+                            None,
+                        ),
+                        None => {
+                            let result = suite.runner.run(job.adapter, job.scenario, job.method);
+                            (
+                                Record::from_run(&result, &clauses(&result.scenario)),
+                                Some(result),
+                            )
+                        }
+                    };
                     progress.finished(i, &record);
                     if !record.outcome.is_ok() && args.fail_fast {
                         stop.store(true, Ordering::Relaxed);
                     }
-                    if !result.outcome.is_ok() && args.write_deviations.is_some() {
-                        unexpected
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((i, result));
+                    if let Some(result) = result.filter(|r| !r.outcome.is_ok()) {
+                        if args.write_deviations.is_some() {
+                            unexpected
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push((i, result));
+                        }
                     }
                     done.lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -408,11 +561,14 @@ pub fn run(args: MatrixArgs) -> Result<ExitCode, Failure> {
         }
         progress.finish();
     });
+    if let Some(code) = interrupt.finish() {
+        return Ok(code);
+    }
     run.seconds = started.elapsed().as_secs_f64();
     let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
     done.sort_by_key(|(i, _)| *i);
     records.extend(done.into_iter().map(|(_, r)| r));
-    if jobs > 1 {
+    if let Some(shm_before) = shm_before {
         let stray = shm_before.remove_new_entries();
         if !stray.is_empty() {
             let list: Vec<String> = stray.iter().map(|p| p.display().to_string()).collect();

@@ -419,10 +419,13 @@ pub fn run(args: MutantsArgs) -> Result<ExitCode, Failure> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    // Overlapping runs cannot pin a /dev/shm entry on one of them; none of the mutants is about
-    // shared memory, and a machine-wide sweep would touch others' segments.
+    // Each run its own /dev/shm where a namespace can be made; elsewhere overlapping runs are
+    // checked once around the whole run (see `conformance::suite::shm_isolation_for`).
     suite.runner = suite.runner.clone().with_options(RunOptions {
-        check_shm: jobs == 1,
+        shm_isolation: conformance::suite::shm_isolation_for(
+            conformance::ShmIsolation::Namespace,
+            jobs,
+        ),
         ..RunOptions::default()
     });
 

@@ -221,6 +221,20 @@ impl<'a> Matrix<'a> {
                 r.implementation
             );
         }
+        let left: Vec<&Record> = self
+            .file
+            .results
+            .iter()
+            .filter(|r| !r.stray_shm.is_empty())
+            .collect();
+        if !left.is_empty() {
+            let _ = writeln!(
+                out,
+                "  left in /dev/shm (removed): {} entries by {} runs",
+                left.iter().map(|r| r.stray_shm.len()).sum::<usize>(),
+                left.len()
+            );
+        }
         let verdict = if self.file.setup_failed() {
             "SET-UP ERRORS"
         } else if self.file.ok() {
@@ -241,6 +255,9 @@ impl<'a> Matrix<'a> {
             out.push_str(&crate::workspace::indent(
                 &without_traces(&r.message).join("\n"),
             ));
+            if let Some(left) = stray_line(r) {
+                out.push_str(&crate::workspace::indent(&left));
+            }
         }
         out
     }
@@ -268,7 +285,7 @@ impl<'a> Matrix<'a> {
     }
 
     fn junit(&self) -> String {
-        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
         let mut report = Report::new("conformance");
         report.set_time(Duration::from_secs_f64(self.file.run.seconds.max(0.0)));
         let mut suites: Vec<(String, TestSuite)> = Vec::new();
@@ -325,6 +342,15 @@ impl<'a> Matrix<'a> {
                 if let Some(actual) = &r.actual {
                     case.set_system_out(actual.clone());
                 }
+                if let Some(isolation) = r.shm_isolation {
+                    case.add_property(Property::new("shm_isolation", isolation.as_str()));
+                }
+                for entry in &r.stray_shm {
+                    case.add_property(Property::new("stray_shm", entry.as_str()));
+                }
+                if let Some(signal) = &r.ended_by {
+                    case.add_property(Property::new("ended_by", signal.as_str()));
+                }
                 time += r.seconds.max(0.0);
                 suite.add_test_case(case);
             }
@@ -334,6 +360,17 @@ impl<'a> Matrix<'a> {
         report.add_test_suites(suites.into_iter().map(|(_, s)| s));
         report.to_string().unwrap_or_default()
     }
+}
+
+/// `left in /dev/shm (removed; found by namespace): NAME, NAME`, for a run that left entries.
+pub fn stray_line(r: &Record) -> Option<String> {
+    (!r.stray_shm.is_empty()).then(|| {
+        format!(
+            "left in /dev/shm (removed; found by {}): {}",
+            r.shm_isolation.map_or("snapshot", |i| i.as_str()),
+            r.stray_shm.join(", ")
+        )
+    })
 }
 
 /// A run's message without its `expected:` and `actual:` paragraphs, which repeat what the

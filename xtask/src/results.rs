@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use conformance::{Adapter, Outcome, RunResult, StartMethod};
+use conformance::{Adapter, Outcome, RunResult, ShmIsolation, StartMethod};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -63,7 +63,7 @@ pub struct SuiteRevision {
 }
 
 /// The options of a `cargo xtask matrix` run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Options {
     pub jobs: usize,
     /// `K/N`, or null for the whole matrix.
@@ -73,6 +73,20 @@ pub struct Options {
     /// The `--start-method` values (empty: all).
     pub start_methods: Vec<String>,
     pub fail_fast: bool,
+    /// The `--skip` patterns.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// The `--timeout-factor`.
+    #[serde(default = "one")]
+    pub timeout_factor: f64,
+    /// How `/dev/shm` entries were attributed to runs: `namespace` (each run its own, or
+    /// `snapshot` for a run that could not have one), `snapshot`, or `whole-run`.
+    #[serde(default)]
+    pub shm_isolation: Option<ShmIsolation>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// An implementation of the run: its column header and what exactly it was.
@@ -128,6 +142,17 @@ pub struct Record {
     /// multiprocessing`), when they proved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// How the run's `/dev/shm` entries were found (`namespace`, `snapshot`, `whole-run`,
+    /// `off`), for runs that ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_isolation: Option<ShmIsolation>,
+    /// The `/dev/shm` entries the run left (removed): segments, semaphores (`sem.NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stray_shm: Vec<String>,
+    /// For a timeout, the signal that ended the run: `SIGTERM`, or `SIGKILL` when SIGTERM was
+    /// not enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
 }
 
 impl Record {
@@ -147,6 +172,24 @@ impl Record {
             actual: r.actual.as_ref().map(|e| e.render()),
             message: r.message.clone(),
             identity: r.identity.clone(),
+            shm_isolation: (r.outcome != Outcome::Skip).then_some(r.shm_isolation),
+            stray_shm: r
+                .stray_shm
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            ended_by: r.ended_by.clone(),
+        }
+    }
+
+    /// A planned run not made: `skip`, with the reason.
+    pub fn skipped(job: &conformance::Job<'_>, message: String) -> Record {
+        Record {
+            scenario: job.scenario.id.clone(),
+            implementation: job.adapter.name.clone(),
+            start_method: job.method.as_str().into(),
+            clauses: job.scenario.clauses.clone(),
+            ..Record::whole_run("", "", Outcome::Skip, message)
         }
     }
 
@@ -169,6 +212,9 @@ impl Record {
             actual: None,
             message,
             identity: None,
+            shm_isolation: None,
+            stray_shm: Vec::new(),
+            ended_by: None,
         }
     }
 
@@ -580,14 +626,8 @@ mod tests {
             scenario: scenario.into(),
             implementation: implementation.into(),
             start_method: "spawn".into(),
-            outcome,
             seconds: 0.1,
-            clauses: Vec::new(),
-            variant: None,
-            expected: None,
-            actual: None,
-            message: String::new(),
-            identity: None,
+            ..Record::whole_run(scenario, implementation, outcome, String::new())
         }
     }
 

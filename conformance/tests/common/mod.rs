@@ -31,6 +31,17 @@ pub fn serial() -> MutexGuard<'static, ()> {
     RUNS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether runs get a private /dev/shm here; if not, says that the calling test is skipped.
+pub fn namespaces() -> bool {
+    match conformance::leak::namespace_available() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("skipped: no private /dev/shm can be made here ({e})");
+            false
+        }
+    }
+}
+
 /// Run one fixture scenario with the fixture adapter.
 pub fn run(id: &str, method: StartMethod) -> RunResult {
     run_with(&adapter(), id, method)
