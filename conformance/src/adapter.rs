@@ -1,16 +1,20 @@
 //! Implementation adapters: how to run a scenario against one implementation, which start
-//! methods and Python profile it claims, and its known deviations.
+//! methods and Python profile it claims, what its runs must report as their identity, and its
+//! known deviations. README.md, "Testing another implementation", is the user's guide.
 //!
-//! An adapter manifest is a TOML file:
+//! An adapter manifest is a TOML file. Every key:
 //!
 //! ```toml
-//! name = "pypy-3.10"
+//! name = "pypy-3.10"                   # the column's name in reports
 //! # argv words; placeholders: {id} {id_underscore} {method} {scenarios} {python} {manifest_dir}
 //! command = ["{python}", "{scenarios}/python/{id_underscore}.py", "{method}"]
 //! python = "/usr/bin/pypy3"            # what {python} stands for (default "python3")
 //! methods = ["fork", "spawn", "forkserver"]   # default: all three
 //! profile = "3.10.14"                  # the Python version whose behaviour it claims (patch level)
 //! version = "7.3.16"                   # optional: the implementation's own exact version
+//! module = "mypkg"                     # optional: a drop-in replacement of multiprocessing
+//! identity = "mypkg"                   # what each process reports (defaults below)
+//! env = { PYTHONPATH = "{manifest_dir}/src" }  # optional: variables for the program
 //!
 //! [[deviation]]
 //! scenario = "queue-feeder-flush"
@@ -19,6 +23,23 @@
 //! clause = "QUEUE-4"
 //! ```
 //!
+//! **Paths.** [`Adapter::load`] resolves against the manifest's directory: `{manifest_dir}` is
+//! absolute, and a relative `python` or program (the first command word) with a directory part
+//! (`venv/bin/python`, `./run`) is taken from there; a bare name is looked up on `PATH`.
+//!
+//! **Identity.** Each run proves which implementation ran: the runner names a file in
+//! [`IDENTITY_FILE_VAR`], the program appends `main <identity>` to it and its children may append
+//! `child <identity>`; [`Adapter::check_identity`] judges the report, and a run without a `main`
+//! line or with another identity is an `error`. `identity` defaults to `module`, else, for a
+//! command run by `{python}`, to `multiprocessing`; any other command must declare it.
+//!
+//! **Python.** For a command run by `{python}`, a manifest with `module`, and the built-in CPython
+//! and PyPy adapters, the runner writes [`PYTHON_SHIM`] as `sitecustomize.py` into a directory it
+//! puts first on `PYTHONPATH` ([`Adapter::environment`]). In every Python process of the run it
+//! makes the scenario program's own `import multiprocessing` (and `multiprocessing.X`) resolve to
+//! `module` (and `module.X`), leaving every other import alone, and reports the module that
+//! defines `Process` as the identity.
+//!
 //! ```
 //! use conformance::{Adapter, StartMethod};
 //! let a = Adapter::parse(
@@ -26,6 +47,7 @@
 //!     name = "mine"
 //!     command = ["/opt/mine/run", "{id}", "--method={method}"]
 //!     profile = "3.12"
+//!     identity = "mine"
 //!     "#,
 //!     "mine.toml",
 //! )
@@ -567,13 +589,13 @@ impl Adapter {
     }
 
     /// Check a run's identity report (the text of the file named by [`IDENTITY_FILE_VAR`],
-    /// `None` when the file was never written): a summary such as `main mine, 2 children
-    /// mine`, or why it does not prove that this implementation ran.
+    /// `None` when the file was never written): a summary such as `main mine, children mine`,
+    /// or why it does not prove that this implementation ran.
     ///
     /// ```
     /// let a = conformance::Adapter::reference("/bin/scenarios");
     /// assert_eq!(a.check_identity(Some("main reference\nchild reference 42\n")).unwrap(),
-    ///            "main reference, 1 child reference");
+    ///            "main reference, children reference");
     /// assert!(a.check_identity(Some("main multiprocessing\n")).is_err());
     /// assert!(a.check_identity(None).is_err());
     /// ```
@@ -630,10 +652,10 @@ impl Adapter {
                 self.name
             ));
         }
+        // Not how many children: a child killed early may or may not have reported.
         let mut summary = format!("main {}", self.identity);
         if children > 0 {
-            let s = if children == 1 { "child" } else { "children" };
-            summary.push_str(&format!(", {children} {s} {}", self.identity));
+            summary.push_str(&format!(", children {}", self.identity));
         }
         Ok(summary)
     }
@@ -674,7 +696,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// absolute path or a bare name (looked up on `PATH`) as it is.
 fn resolve(dir: &Path, p: &Path) -> PathBuf {
     if p.is_relative() && p.components().count() > 1 || p.starts_with(".") {
-        dir.join(p)
+        dir.join(p.strip_prefix(".").unwrap_or(p))
     } else {
         p.to_path_buf()
     }

@@ -29,7 +29,7 @@ pub mod run;
 pub mod suite;
 pub mod trace;
 
-pub use adapter::{Adapter, AdapterError, Deviation, REFERENCE_PROFILE};
+pub use adapter::{Adapter, AdapterError, Deviation, IDENTITY_FILE_VAR, REFERENCE_PROFILE};
 pub use catalog::{Catalog, CatalogError, Scenario, Variant};
 pub use method::{Platform, StartMethod};
 pub use profile::{ProfileError, Version, VersionRange};

@@ -12,7 +12,9 @@
 //!    pipes, and, when [`RunOptions::check_shm`], new `/dev/shm` entries (see [`crate::leak`] for
 //!    the limits of that). All are killed or removed: outcome `leak`;
 //! 5. compares the exit status, the normalized trace and `stderr_contains` with the expected
-//!    outcome: `pass` or `fail`, turned into `xfail`/`xpass` by a deviation of the adapter.
+//!    outcome: `pass` or `fail`, turned into `xfail`/`xpass` by a deviation of the adapter;
+//! 6. checks the identity the run's processes reported ([`Adapter::check_identity`]): a run that
+//!    does not prove which implementation ran is an `error`, whatever else it did.
 
 use std::fmt;
 use std::io::Read;
@@ -102,7 +104,7 @@ pub struct RunResult {
     pub expected: Option<Expected>,
     /// What the program did (exit status and normalized trace), when it ended by itself.
     pub actual: Option<Expected>,
-    /// Which implementation the run's processes reported (`main multiprocessing, 1 child
+    /// Which implementation the run's processes reported (`main multiprocessing, children
     /// multiprocessing`), when they proved it (see [`Adapter::check_identity`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,

@@ -94,7 +94,6 @@ fn relative_paths_are_resolved_against_the_manifest_s_directory() {
     let a = Adapter::load("tests/fixtures/dropin/mp_reexport.toml").unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dropin");
     assert_eq!(a.manifest_dir, dir);
-    let dir = dir.display();
     let text = "name = \"x\"\ncommand = [\"bin/run\", \"{manifest_dir}\", \"{python}\"]\n\
                 profile = \"3.14\"\nidentity = \"x\"\npython = \"./venv/bin/python\"\n\
                 env = { LD_LIBRARY_PATH = \"{manifest_dir}/lib\", PLAIN = \"v\" }\n";
@@ -107,7 +106,7 @@ fn relative_paths_are_resolved_against_the_manifest_s_directory() {
         [
             format!("{d}/bin/run"),
             format!("{d}"),
-            format!("{d}/./venv/bin/python")
+            format!("{d}/venv/bin/python")
         ]
     );
     let env = a
@@ -134,7 +133,6 @@ fn relative_paths_are_resolved_against_the_manifest_s_directory() {
     )
     .unwrap();
     assert_eq!(a.argv("s", Fork, Path::new("/s")).unwrap(), ["sh"]);
-    let _ = dir;
 }
 
 #[test]
@@ -161,7 +159,7 @@ fn identity_defaults() {
 }
 
 #[rstest]
-#[case::main_and_children("main m\nchild m.context 12\nchild m\n", Ok("main m, 2 children m"))]
+#[case::main_and_children("main m\nchild m.context 12\nchild m\n", Ok("main m, children m"))]
 #[case::inside_the_package("main m.context\n", Ok("main m"))]
 #[case::not_a_prefix("main mx\n", Err("but main process reported `mx`"))]
 #[case::wrong_child(

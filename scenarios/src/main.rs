@@ -43,17 +43,16 @@ fn main() -> ExitCode {
 
 /// The identity report the conformance runner asks every process of a run for (README.md,
 /// "Testing another implementation"): `main reference` from the program it started, `child
-/// reference` from the children that run `main` again (spawn, forkserver).
+/// reference` from the children that run `main` again (spawn).
 fn report_identity() {
     use std::io::Write;
     let Some(path) = std::env::var_os("CONFORMANCE_IDENTITY_FILE") else {
         return;
     };
-    let role = if multiprocessing::parent_process().is_some() {
-        "child"
-    } else {
-        "main"
-    };
+    // The runner starts the program as the leader of a new session (SPEC.md 0.1); the children
+    // that run `main` again are not (and `parent_process()` is not known yet in them here).
+    let main = nix::unistd::getsid(None).is_ok_and(|sid| sid == nix::unistd::getpid());
+    let role = if main { "main" } else { "child" };
     // One write of one short line to a file opened for appending: lines of concurrent
     // processes do not mix. A failure shows as a missing report, which the runner explains.
     if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -184,6 +184,17 @@ fn adapters(args: &MatrixArgs, suite: &Suite) -> Result<(Vec<Candidate>, Vec<Rec
                 }),
                 Err(e) => fail(path, e.to_string()),
             },
+            other if other.ends_with(".toml") || other.contains('/') => {
+                // Not a file: Adapter::load says there is no manifest there, and from where a
+                // relative path started.
+                match Adapter::load(other) {
+                    Ok(a) => out.push(Candidate {
+                        adapter: a,
+                        manifest: Some(PathBuf::from(other)),
+                    }),
+                    Err(e) => return Err(Failure::Usage(e.to_string())),
+                }
+            }
             other => {
                 return Err(Failure::Usage(format!(
                     "unknown implementation '{other}': use reference, cpython, pypy, or the path \

@@ -91,6 +91,13 @@ pub struct Implementation {
     /// SHA-256 of the manifest file; for a built-in adapter, of its definition (command,
     /// methods, profile and deviations as JSON), so equal hashes mean equal adapters.
     pub manifest_sha256: String,
+    /// What each run's processes must report (`multiprocessing`, `reference`, a manifest's
+    /// `identity` or `module`); empty in files written before it existed.
+    #[serde(default)]
+    pub identity: String,
+    /// The drop-in replacement the scenario programs imported as `multiprocessing`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
 }
 
 /// One run of one scenario (or a whole-run problem, see [`SETUP`] and [`DEV_SHM`]).
@@ -117,6 +124,10 @@ pub struct Record {
     /// Why: the skip or deviation reason, the differences, the end of stderr.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Which implementation the run's processes reported (`main multiprocessing, children
+    /// multiprocessing`), when they proved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 impl Record {
@@ -135,6 +146,7 @@ impl Record {
                 .flatten(),
             actual: r.actual.as_ref().map(|e| e.render()),
             message: r.message.clone(),
+            identity: r.identity.clone(),
         }
     }
 
@@ -156,6 +168,7 @@ impl Record {
             expected: None,
             actual: None,
             message,
+            identity: None,
         }
     }
 
@@ -232,6 +245,8 @@ impl Implementation {
             methods: adapter.methods.iter().map(|m| m.as_str().into()).collect(),
             manifest: manifest.map(|m| std::path::absolute(m).unwrap_or_else(|_| m.into())),
             manifest_sha256: sha256,
+            identity: adapter.identity.clone(),
+            module: adapter.module.clone(),
         }
     }
 }
@@ -551,6 +566,8 @@ mod tests {
                     methods: vec!["spawn".into()],
                     manifest: None,
                     manifest_sha256: String::new(),
+                    identity: String::new(),
+                    module: None,
                 })
                 .collect(),
         );
@@ -570,6 +587,7 @@ mod tests {
             expected: None,
             actual: None,
             message: String::new(),
+            identity: None,
         }
     }
 
