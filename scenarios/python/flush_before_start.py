@@ -1,5 +1,8 @@
 """flush-before-start: what the parent wrote to stdout before start() comes out before what the
-child writes, under every method (stdout is a pipe here, so block-buffered)."""
+child writes, under every method (stdout is made block-buffered first, whatever PYTHONUNBUFFERED
+or -u say: without that, this program could not tell a start() that flushes from one that does
+not)."""
+import io
 import multiprocessing
 import sys
 
@@ -12,6 +15,8 @@ def child():
 
 if __name__ == '__main__':
     ctx = multiprocessing.get_context(sys.argv[1])
+    raw = io.FileIO(sys.stdout.fileno(), 'w', closefd=False)
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(raw), encoding='utf-8')
     sys.stdout.write("the parent's unfinished line, then ")
     p = ctx.Process(target=child)
     p.start()

@@ -1,6 +1,7 @@
 //! Scenarios of when ended children are reaped: by `active_children()`, and by the main process's
-//! exit, which waits for its non-daemonic children (LIFE-8, EXIT-1). Both were added when a
-//! mutant of CPython's `multiprocessing` survived the suite (`cargo xtask mutants`).
+//! exit, which waits for its non-daemonic children (LIFE-8, EXIT-1); a child's children are its
+//! own. Each was added when a mutant of CPython's `multiprocessing` survived the suite (`cargo
+//! xtask mutants`).
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use crate::trace::{ctx, exitcode, py_bool, py_list, say};
 type Scenario = fn(&str);
 
 pub const SCENARIOS: &[(&str, Scenario)] = &[
+    ("active-children-own-only", active_children_own_only),
     ("active-children-reaps-ended", active_children_reaps_ended),
     ("nondaemon-main-waits", nondaemon_main_waits),
 ];
@@ -21,6 +23,32 @@ fn noop() {}
 
 fn listed() -> Vec<String> {
     active_children().iter().map(Process::name).collect()
+}
+
+#[multiprocessing::target]
+fn first(mut go: Connection) {
+    let _: String = go.recv().unwrap();
+}
+
+#[multiprocessing::target]
+fn second() {
+    let mut names = listed();
+    names.sort();
+    say!("second child: active_children() {}", py_list(names));
+}
+
+fn active_children_own_only(method: &str) {
+    main_guard();
+    let (go_recv, mut go_send) = pipe(false).unwrap();
+    let a = ctx(method).process(first, (go_recv,)).with_name("first");
+    a.start().unwrap();
+    let b = ctx(method).process(second, ()).with_name("second");
+    b.start().unwrap();
+    b.join().unwrap();
+    say!("second child exitcode: {}", exitcode(&b));
+    go_send.send(&"go".to_string()).unwrap();
+    a.join().unwrap();
+    say!("first child exitcode: {}", exitcode(&a));
 }
 
 fn active_children_reaps_ended(method: &str) {

@@ -32,9 +32,11 @@ fn timeouts_wait(method: &str) {
     let queue: Queue<String> = Queue::new().unwrap();
     let (here, _there) = pipe(true).unwrap();
     let event = Event::new().unwrap();
-    waited("Queue.get(timeout=0.3)", || match queue.get_timeout(TIMEOUT) {
-        Ok(item) => item,
-        Err(e) => e.kind().to_string(),
+    waited("Queue.get(timeout=0.3)", || {
+        match queue.get_timeout(TIMEOUT) {
+            Ok(item) => item,
+            Err(e) => e.kind().to_string(),
+        }
     });
     waited("Connection.poll(0.3)", || {
         py_bool(here.poll(Some(TIMEOUT)).unwrap()).to_string()

@@ -68,12 +68,9 @@ pub struct Mutant {
 }
 
 impl Mutant {
-    /// Reads a mutant from its source text.
-    ///
-    /// ```ignore
-    /// let m = Mutant::parse("x", "\"\"\"join() returns early; LIFE-10 should catch it.\"\"\"\n")?;
-    /// assert_eq!(m.clauses, ["LIFE-10"]);
-    /// ```
+    /// Reads a mutant from its source text: the docstring on its first line, the clause ids in
+    /// it (`LIFE-10`), and a `# requires: RANGE` comment line right under it, if any (the unit
+    /// tests below show each).
     pub fn parse(name: &str, source: &str) -> Result<Mutant, String> {
         let mut lines = source.lines();
         let summary = lines
@@ -265,7 +262,7 @@ fn run_all(suite: &Suite, plan: &[Job<'_>], jobs: usize) -> Vec<Run> {
             *slot = Some(r);
         }
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % 25 == 0 || n == plan.len() {
+        if n.is_multiple_of(25) || n == plan.len() {
             eprintln!(
                 "[{:>5.0}s] {n}/{} runs",
                 started.elapsed().as_secs_f64(),

@@ -21,6 +21,7 @@ const QUICK: &[&str] = &[
     "nondaemons_not_joined_at_exit",
     "active_children_keeps_ended",
     "parent_process_none",
+    "no_flush_before_start",
 ];
 
 fn xtask() -> Command {
