@@ -563,6 +563,9 @@ fn execute(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // Scenarios such as flush-before-start observe Python's default buffering: a
+        // PYTHONUNBUFFERED in the runner's own environment would blind them.
+        .env_remove("PYTHONUNBUFFERED")
         .envs(env.iter().map(|(k, v)| (k, v)));
     // SAFETY: setns, chdir, setsid and sigaction are async-signal-safe and touch no memory of
     // the parent; they are all the closure does between fork and exec (the namespace's
