@@ -231,6 +231,8 @@ impl Report {
     ///     scenario: "s".into(), implementation: "mine".into(), start_method: m, variant: None,
     ///     outcome: Outcome::Fail, seconds: 0.1, expected: None,
     ///     actual: Some(Expected { exit: 1, lines: vec!["boom".into()] }), message: String::new(),
+    ///     identity: None, shm_isolation: conformance::ShmIsolation::Off, stray_shm: vec![],
+    ///     ended_by: None,
     /// };
     /// let report = Report { results: vec![fail(StartMethod::Fork), fail(StartMethod::Spawn)],
     ///                       stray_shm: vec![] };

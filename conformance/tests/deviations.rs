@@ -156,7 +156,7 @@ fn a_lacked_capability_skips_the_scenarios_that_need_it_with_the_reason() {
 #[test]
 fn lacks_reads_from_a_manifest_and_an_unknown_capability_is_an_error() {
     let a = Adapter::parse(
-        "name = \"m\"\ncommand = [\"x\"]\nprofile = \"3.14\"\nlacks = [\"sharde_memory\"]\n",
+        "name = \"m\"\ncommand = [\"x\"]\nidentity = \"m\"\nprofile = \"3.14\"\nlacks = [\"sharde_memory\"]\n",
         "m.toml",
     )
     .unwrap();
@@ -233,7 +233,7 @@ fn unexpected_results_are_drafted_as_entries_that_then_hold() {
     // Filled in by a person (here: a reason for each), the entries make the same run green.
     let filled = draft.replace("reason = \"\"", "reason = \"known\"");
     let manifest = format!(
-        "name = \"fixture-sh\"\ncommand = [\"/bin/sh\", \"{{scenarios}}/sh/{{id_underscore}}.sh\", \"{{method}}\"]\nprofile = \"3.14\"\n{filled}"
+        "name = \"fixture-sh\"\ncommand = [\"/bin/sh\", \"{{scenarios}}/sh/{{id_underscore}}.sh\", \"{{method}}\"]\nidentity = \"fixture-sh\"\nprofile = \"3.14\"\n{filled}"
     );
     let a = Adapter::parse(&manifest, "drafted.toml").unwrap();
     let report = s.run(&[a], &selection, 1).unwrap();
