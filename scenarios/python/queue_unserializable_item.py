@@ -22,16 +22,19 @@ def consumer(q, conn):
 if __name__ == '__main__':
     ctx = multiprocessing.get_context(sys.argv[1])
     q = ctx.Queue()
+    here, there = ctx.Pipe()
+    p = ctx.Process(target=consumer, args=(q, there))
+    # Started before the first put, so no fork happens while the queue's feeder thread is
+    # reporting the failed item (a fork child can inherit a lock that thread held: it hung once
+    # in 3 400 runs, on 3.13.18 under fork).
+    p.start()
+    there.close()
     try:
         q.put(Unserializable())
         print("put(unserializable): ok", flush=True)
     except Exception as e:
         print(f"put(unserializable): {kind(e)}", flush=True)
     q.put("next item")
-    here, there = ctx.Pipe()
-    p = ctx.Process(target=consumer, args=(q, there))
-    p.start()
-    there.close()
     print(f"the child got: {here.recv()}", flush=True)
     print(f"the child's second get: {here.recv()}", flush=True)
     p.join()

@@ -569,14 +569,14 @@ fn queue_unserializable_item(method: &str) {
     main_guard();
     let ctx = ctx(method);
     let queue: Queue<Item> = Queue::new().unwrap();
+    let (mut here, there) = pipe(true).unwrap();
+    let p = ctx.process(consume_two, (queue.clone(), there));
+    p.start().unwrap(); // before the puts, as the Python program
     say!(
         "put(unserializable): {}",
         outcome(queue.put(Item::Unserializable(Unpicklable)))
     );
     queue.put(Item::Text("next item".to_owned())).unwrap();
-    let (mut here, there) = pipe(true).unwrap();
-    let p = ctx.process(consume_two, (queue.clone(), there));
-    p.start().unwrap();
     say!("the child got: {}", here.recv::<String>().unwrap());
     say!("the child's second get: {}", here.recv::<String>().unwrap());
     p.join().unwrap();

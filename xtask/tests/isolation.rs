@@ -156,7 +156,7 @@ fn forced_snapshots_at_two_jobs_check_once_around_the_whole_run_and_say_so() {
         ws.path().join("scenarios/adapter.toml"),
         format!(
             "name = \"fixture-sh\"\ncommand = [\"/bin/sh\", \"{{scenarios}}/sh/{{id_underscore}}.sh\", \
-             \"{{method}}\", \"{}\"]\nprofile = \"3.14\"\n",
+             \"{{method}}\", \"{}\"]\nidentity = \"fixture-sh\"\nprofile = \"3.14\"\n",
             shm.display()
         ),
     )
