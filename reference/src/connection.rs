@@ -825,7 +825,9 @@ impl Inbox {
             self.start = 0;
         }
         self.buf.reserve(want);
-        let spare = self.buf.capacity() - self.buf.len();
+        // At most `want`: a grown buffer's spare capacity can be far larger, and a duplex end
+        // draining while it sends must not take more than one read past its limit.
+        let spare = (self.buf.capacity() - self.buf.len()).min(want);
         loop {
             // SAFETY: the spare capacity is valid for writes of `spare` bytes; the kernel
             // initializes the `n` bytes it reports, and only those are added to the length.
