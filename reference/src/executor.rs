@@ -146,7 +146,7 @@ impl Executor {
         F::Output: Serialize + DeserializeOwned,
     {
         let _ = func;
-        let (job, _) = self.engine.submit::<F, A>([args], Some(1))?;
+        let (job, _, _) = self.engine.submit::<F, A>([args], Some(1), false)?;
         Ok(Future {
             engine: Arc::clone(&self.engine),
             job,
@@ -171,9 +171,9 @@ impl Executor {
     {
         let _ = func;
         let items = iterable.into_iter().map(|item| (item,));
-        let (job, n) = self
+        let (job, n, _) = self
             .engine
-            .submit::<F, (A,)>(items, Some(chunksize.max(1)))?;
+            .submit::<F, (A,)>(items, Some(chunksize.max(1)), false)?;
         Ok(IMapIterator::with_deadline(&self.engine, job, n, timeout))
     }
 
@@ -268,7 +268,7 @@ impl<R: DeserializeOwned> Future<R> {
     /// `result(timeout)`). A task that panicked is [`Error::TaskFailed`]; one whose worker died,
     /// [`Error::BrokenProcessPool`]; a cancelled one, [`Error::Cancelled`].
     pub fn result(&self, timeout: Option<Duration>) -> Result<R> {
-        if !self.engine.wait_until(self.job, timeout, Job::done) {
+        if !self.engine.wait_until(self.job, timeout, Job::done, false) {
             return Err(Error::Timeout);
         }
         self.with_job(Err(Error::Cancelled), |job| {

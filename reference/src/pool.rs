@@ -34,8 +34,12 @@
 //!
 //! Each worker has a duplex [`Connection`] of its own to the pool, and the pool knows which
 //! chunks each worker holds. A caller's thread encodes its tasks and hands chunks to idle
-//! workers itself; one handler thread per pool receives the results, notices dead workers (by
-//! their sentinels), replaces them, and hands out the next chunks. A worker holds one chunk at a
+//! workers itself; one handler thread per pool notices dead workers (by their sentinels),
+//! replaces them, and receives the results and hands out the next chunks while no caller waits.
+//! A caller that waits (`apply`, `map`, `get`, an iterator's `next`) receives them itself, as
+//! the *leader* (`Engine::wait_until`): a result then reaches it in one wake-up, not two. A
+//! waiter whose answer is due within microseconds polls briefly before it sleeps, where another
+//! CPU can run the worker (`SPIN`). A worker holds one chunk at a
 //! time when chunks are slow, more when they have been quick, so tiny tasks travel many to a
 //! message. A worker answers each chunk before starting the next, and records in a shared word
 //! how many it has started: when it dies, the pool knows the one chunk it was running (that one
@@ -46,9 +50,10 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -195,6 +200,36 @@ impl WorkerInit {
     }
 }
 
+// ----- spinning before sleeping -----
+
+/// How long a waiter polls without sleeping when its answer is due within that time: a worker
+/// that just answered a request of one quick chunk, for the next request; the leader, for the
+/// reply to quick chunks. Waking a sleeping process on another CPU costs tens of microseconds on a virtual
+/// machine (an idle vCPU halts), more than a quick task's whole round trip.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Whether spinning can pay: another CPU can run the process this one waits for (with one CPU,
+/// a spinning waiter only delays it).
+fn can_spin() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
+/// Polls `fds` without sleeping until one is ready or [`SPIN`] has passed; whether one is.
+fn spin_poll(fds: &mut [libc::pollfd]) -> bool {
+    let until = Instant::now() + SPIN;
+    loop {
+        // SAFETY: `fds` is a valid array of pollfd for the length given; a timeout of 0 never
+        // sleeps.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } > 0 {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
 // ----- the worker -----
 
 /// A worker's main loop (CPython's `multiprocessing.pool.worker`): run the initializer, then
@@ -211,18 +246,57 @@ fn worker_main(
     }
     // SAFETY: getppid has no preconditions.
     let parent = unsafe { libc::getppid() };
+    // Readable once the pool's process (this one's parent) ends; `getppid` after the open
+    // rules out a parent that ended first. Without one, the worker looks every second.
+    // SAFETY: getppid has no preconditions.
+    let lifeline = sys::pidfd_open(parent).filter(|_| unsafe { libc::getppid() } == parent);
     let mut done = 0u64;
     let mut functions: HashMap<FuncRef, std::result::Result<TaskFn, TaskError>> = HashMap::new();
+    let spin = can_spin();
+    let mut quick = false;
     loop {
+        // After a quick chunk the next request is likely due at once: look for it awhile
+        // before sleeping.
+        if spin && quick {
+            if let Ok(fd) = conn.fileno() {
+                spin_poll(&mut [libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                }]);
+            }
+        }
         // Wait for work, and leave if the pool's process is gone (a `fork` sibling may hold a
         // copy of this connection's other end, so its end of file is not enough).
-        while !conn
-            .poll(Some(Duration::from_secs(1)))
-            .map_err(|e| e.to_string())?
-        {
-            // SAFETY: getppid has no preconditions.
-            if unsafe { libc::getppid() } != parent {
-                return Ok(());
+        match &lifeline {
+            Some(lifeline) if !conn.ready_now() => {
+                let mut fds = [
+                    conn.fileno().map_err(|e| e.to_string())?,
+                    lifeline.as_raw_fd(),
+                ]
+                .map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                // No timeout: a sleeping poll arms no timer (costly on a virtual machine).
+                // SAFETY: `fds` is a valid array of pollfd; both descriptors are open.
+                while unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {}
+                if fds[0].revents == 0 {
+                    return Ok(());
+                }
+            }
+            Some(_) => {}
+            None => {
+                while !conn
+                    .poll(Some(Duration::from_secs(1)))
+                    .map_err(|e| e.to_string())?
+                {
+                    // SAFETY: getppid has no preconditions.
+                    if unsafe { libc::getppid() } != parent {
+                        return Ok(());
+                    }
+                }
             }
         }
         let chunks = match conn.recv::<RequestIn>() {
@@ -230,6 +304,10 @@ fn worker_main(
             Ok(RequestIn::Exit) | Err(Error::Eof) => return Ok(()),
             Err(err) => return Err(err.to_string()),
         };
+        // A request of one quick chunk is a caller waiting for it (`apply`), who may send the
+        // next at once; a worker given many chunks at a time is fed faster than it answers,
+        // and the pool's process needs the CPU more than a spinning worker does.
+        let single = chunks.len() == 1;
         for chunk in chunks {
             // Before running it: if this process dies, the pool knows which chunks it had not
             // started, and gives them to another worker.
@@ -251,11 +329,13 @@ fn worker_main(
             }
             // Answered before the next chunk starts: if this process dies, only the chunk it
             // was running is lost (see `Engine::reap`).
+            let took = began.elapsed();
+            quick = single && took < SPIN;
             let reply = Reply {
                 job: chunk.job,
                 index: chunk.index,
                 outcomes: ByteBuf::from(outcomes),
-                nanos: began.elapsed().as_nanos() as u64,
+                nanos: took.as_nanos() as u64,
             };
             conn.send(std::slice::from_ref(&reply))
                 .map_err(|e| e.to_string())?;
@@ -329,27 +409,27 @@ impl Failure {
     }
 }
 
-/// A task's encoded result: a range of the buffer its chunk's answer came in.
-#[derive(Clone)]
+/// A task's encoded result: a range of one of its job's reply buffers (`Job::replies`).
+#[derive(Clone, Copy)]
 pub(crate) struct Payload {
-    buf: Arc<Vec<u8>>,
-    range: std::ops::Range<usize>,
+    reply: usize,
+    start: usize,
+    end: usize,
 }
 
-impl Payload {
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.range.clone()]
-    }
-}
-
-type Slot = std::result::Result<Payload, Failure>;
+/// A task's outcome. A failure is shared by the tasks it ended (a dead worker's chunk, a
+/// terminate), so that failing many costs a reference count each.
+type Slot = std::result::Result<Payload, Arc<Failure>>;
 
 /// The tasks of one call (`map`, `apply_async`, `submit`, ...) and their results so far.
 pub(crate) struct Job {
     slots: Vec<Option<Slot>>,
+    /// The replies the results are in, each with how many of its results are not yet taken
+    /// (an iterator frees a reply once it took them all).
+    replies: Vec<(Vec<u8>, usize)>,
     remaining: usize,
-    /// Indices completed and not yet taken by an `imap_unordered` consumer.
-    completed: VecDeque<usize>,
+    /// Indices completed and not yet taken by an `imap_unordered` consumer, as runs.
+    completed: VecDeque<std::ops::Range<usize>>,
     /// Async waiters (`executor::Future` polled from async code).
     wakers: Vec<Waker>,
     /// Some chunk of it reached a worker (an executor future is then running).
@@ -358,19 +438,26 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    fn finish(&mut self, index: usize, slot: Slot) {
-        if let Some(place) = self.slots.get_mut(index) {
-            if place.is_none() {
-                *place = Some(slot);
-                self.remaining -= 1;
-                self.completed.push_back(index);
-                if self.remaining == 0 {
-                    for waker in self.wakers.drain(..) {
-                        waker.wake();
-                    }
-                }
+    /// Records the outcome of task `index`, unless it has one; whether it did.
+    fn finish(&mut self, index: usize, slot: Slot) -> bool {
+        let Some(place) = self.slots.get_mut(index) else {
+            return false;
+        };
+        if place.is_some() {
+            return false;
+        }
+        *place = Some(slot);
+        self.remaining -= 1;
+        match self.completed.back_mut() {
+            Some(run) if run.end == index => run.end += 1,
+            _ => self.completed.push_back(index..index + 1),
+        }
+        if self.remaining == 0 {
+            for waker in self.wakers.drain(..) {
+                waker.wake();
             }
         }
+        true
     }
 }
 
@@ -399,6 +486,8 @@ struct Worker {
     gone: bool,
     /// Its sentinel was ready: it ended.
     ended: bool,
+    /// The handler thread's poll watches its connection (else a new chunk must wake it).
+    watched: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -428,6 +517,20 @@ pub(crate) struct State {
     chunk_nanos: f64,
     /// Kill rather than terminate the workers at `Terminating`.
     kill: bool,
+    /// A caller's thread that waits for a result receives the replies itself (see
+    /// [`Engine::wait_until`]): the handler thread leaves the connections to it meanwhile.
+    leader: Option<ThreadId>,
+    /// Threads waiting on `Engine::changed` (so that nobody signals it in vain).
+    waiters: usize,
+}
+
+/// Who hands out chunks (see [`Engine::dispatch`]): whoever receives the replies of a busy
+/// worker must be told when it is not the one dispatching.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    Handler,
+    Leader,
+    Caller,
 }
 
 /// What `Pool` and `Executor` share: the workers, the queue of chunks, the results.
@@ -436,6 +539,11 @@ pub(crate) struct Engine {
     pub(crate) changed: Condvar,
     wake_tx: File,
     wake_rx: File,
+    /// Wakes the leader (a caller receiving replies) when the handler changed something.
+    leader_tx: File,
+    leader_rx: File,
+    /// The leader may spin for quick replies ([`can_spin`], at the start).
+    spin: bool,
     context: Context,
     flavor: Flavor,
     init: Option<WorkerInit>,
@@ -515,6 +623,7 @@ impl Engine {
             None => Context::new(crate::context::resolve_default())?,
         };
         let (wake_rx, wake_tx) = sys::pipe(true).map_err(|e| Error::os("pipe", e))?;
+        let (leader_rx, leader_tx) = sys::pipe(true).map_err(|e| Error::os("pipe", e))?;
         let (init, init_args) = match init {
             Some(InitSpec { init, args }) => (Some(init), Some(args)),
             None => (None, None),
@@ -529,10 +638,15 @@ impl Engine {
                 broken: None,
                 chunk_nanos: 1e7,
                 kill: false,
+                leader: None,
+                waiters: 0,
             }),
             changed: Condvar::new(),
             wake_tx: File::from(wake_tx),
             wake_rx: File::from(wake_rx),
+            leader_tx: File::from(leader_tx),
+            leader_rx: File::from(leader_rx),
+            spin: can_spin(),
             context,
             flavor,
             init,
@@ -598,11 +712,22 @@ impl Engine {
             assigned: 0,
             gone: false,
             ended: false,
+            watched: false,
         })
     }
 
     fn wake(&self) {
         let _ = (&self.wake_tx).write(&[1]);
+    }
+
+    /// Wakes the leader, if another thread is one, to look at the state again.
+    fn tell_leader(&self, state: &State) {
+        if state
+            .leader
+            .is_some_and(|leader| leader != std::thread::current().id())
+        {
+            let _ = (&self.leader_tx).write(&[1]);
+        }
     }
 
     /// A new job of `n` tasks.
@@ -613,6 +738,7 @@ impl Engine {
             id,
             Job {
                 slots: (0..n).map(|_| None).collect(),
+                replies: Vec::new(),
                 remaining: n,
                 completed: VecDeque::new(),
                 wakers: Vec::new(),
@@ -639,12 +765,16 @@ impl Engine {
         }
     }
 
-    /// Submits the tasks of `items` (argument tuples) in chunks of `chunksize`, as one job.
+    /// Submits the tasks of `items` (argument tuples) in chunks of `chunksize`, as one job: its
+    /// id and size. With `lead`, a caller that goes on to wait for the job at once (`apply`,
+    /// `map`) becomes the leader before the chunks leave, unless another thread is (the third
+    /// value says whether it did): it then passes `true` to [`wait_until`](Self::wait_until).
     pub(crate) fn submit<F, A>(
         &self,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
-    ) -> Result<(u64, usize)>
+        lead: bool,
+    ) -> Result<(u64, usize, bool)>
     where
         F: Task<A>,
         A: Serialize + DeserializeOwned,
@@ -662,39 +792,57 @@ impl Engine {
         });
         let mut state = lock(&self.state);
         self.check_running(&state)?;
+        let leading = lead && state.leader.is_none();
+        if leading {
+            state.leader = Some(std::thread::current().id());
+        }
         let id = self.new_job(&mut state, n);
+        let by = if leading { By::Leader } else { By::Caller };
         for (chunk, items) in items.chunks(chunksize).enumerate() {
             let start = chunk * chunksize;
             match encode_chunk(items, name) {
-                Ok(args) => state.pending.push_back(Chunk {
-                    job: id,
-                    index: start,
-                    func: Arc::clone(&func),
-                    count: items.len(),
-                    args,
-                }),
+                Ok(args) => {
+                    state.pending.push_back(Chunk {
+                        job: id,
+                        index: start,
+                        func: Arc::clone(&func),
+                        count: items.len(),
+                        args,
+                    });
+                    // An idle worker starts on this chunk while the next ones are encoded.
+                    if state
+                        .workers
+                        .iter()
+                        .any(|w| !w.gone && w.in_flight.is_empty())
+                    {
+                        self.dispatch(&mut state, by);
+                    }
+                }
                 // CPython fails the chunk an argument of which cannot be pickled.
                 Err(failure) => {
+                    let failure = Arc::new(failure);
                     let job = state.jobs.get_mut(&id).expect("inserted above");
                     for index in start..start + items.len() {
-                        job.finish(index, Err(failure.clone()));
+                        job.finish(index, Err(Arc::clone(&failure)));
                     }
                 }
             }
         }
-        self.dispatch(&mut state);
-        drop(state);
-        self.changed.notify_all();
-        Ok((id, n))
+        self.dispatch(&mut state, by);
+        self.notify(state);
+        Ok((id, n, leading))
     }
 
-    /// Hands pending chunks to workers that have room.
-    fn dispatch(&self, state: &mut State) {
+    /// Hands pending chunks to workers that have room, and makes sure that whoever receives the
+    /// replies (the leader, else the handler thread) watches those workers.
+    fn dispatch(&self, state: &mut State, by: By) {
         if state.pending.is_empty() {
             return;
         }
         let depth = depth(state.chunk_nanos);
-        let mut woke = false;
+        // The receiver's poll does not cover a worker just given work, or a reply the send
+        // buffered (only `ready_now` sees it).
+        let mut stale = false;
         // One chunk to each idle worker first, then fill up to the depth.
         for limit in [1, depth] {
             for w in 0..state.workers.len() {
@@ -743,12 +891,10 @@ impl Engine {
                     for chunk in batch.into_iter().rev() {
                         state.pending.push_front(chunk);
                     }
-                    woke = true;
+                    stale = true;
                     continue;
                 }
-                if worker.conn.ready_now() {
-                    woke = true; // the send buffered a reply the handler's poll cannot see
-                }
+                stale |= worker.conn.ready_now() || !worker.watched;
                 worker.assigned += batch.len() as u64;
                 for chunk in &batch {
                     if let Some(job) = state.jobs.get_mut(&chunk.job) {
@@ -761,7 +907,12 @@ impl Engine {
                 }
             }
         }
-        if woke {
+        if !stale {
+            return;
+        }
+        // The leader and the handler look at every worker again before they next poll; a
+        // leader is told by the caller's `notify`.
+        if by == By::Caller && state.leader.is_none() {
             self.wake();
         }
     }
@@ -789,8 +940,7 @@ impl Engine {
                     };
                     self.fail_all(&mut state, failure);
                     state.phase = Phase::Stopped;
-                    drop(state);
-                    self.changed.notify_all();
+                    self.notify(state);
                     return;
                 }
                 Phase::Closed if state.pending.is_empty() && self.idle(&state) => {
@@ -801,27 +951,31 @@ impl Engine {
                         let _ = worker.process.join();
                     }
                     state.phase = Phase::Stopped;
-                    drop(state);
-                    self.changed.notify_all();
+                    self.notify(state);
                     return;
                 }
                 _ => {}
             }
             self.replace(&mut state);
-            self.dispatch(&mut state);
+            self.dispatch(&mut state, By::Handler);
             let mut fds = vec![libc::pollfd {
                 fd: self.wake_rx.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             }];
             let mut buffered = false;
-            for worker in &state.workers {
-                buffered |= !worker.gone && worker.conn.ready_now();
-                // A connection at its end is always readable: only its sentinel matters then.
-                let conn = if worker.gone {
-                    -1
-                } else {
+            let leader = state.leader.is_some();
+            for worker in &mut state.workers {
+                // While a caller leads, the replies are its to receive. Otherwise only a worker
+                // with work can answer; a connection at its end is always readable, and only
+                // its sentinel matters then.
+                let ready = !worker.gone && worker.conn.ready_now();
+                worker.watched = !leader && !worker.gone && (ready || !worker.in_flight.is_empty());
+                buffered |= worker.watched && ready;
+                let conn = if worker.watched {
                     worker.conn.fileno().unwrap_or(-1)
+                } else {
+                    -1
                 };
                 for fd in [conn, worker.sentinel] {
                     fds.push(libc::pollfd {
@@ -831,8 +985,8 @@ impl Engine {
                     });
                 }
             }
-            drop(state);
-            self.changed.notify_all();
+            // What this turn changed (a dead worker's tasks, a new worker) the leader sees too.
+            self.notify(state);
             let timeout = if buffered { 0 } else { 1000 };
             // SAFETY: `fds` is a valid array of pollfd; the descriptors are the workers', which
             // only this thread closes, and the wake pipe's, which lives as long as `self`.
@@ -855,8 +1009,9 @@ impl Engine {
         state.workers.iter().all(|w| w.in_flight.is_empty())
     }
 
-    /// Receives every reply that is waiting.
-    fn receive(&self, state: &mut State) {
+    /// Receives every reply that is waiting; whether there was one.
+    fn receive(&self, state: &mut State) -> bool {
+        let mut received = false;
         for w in 0..state.workers.len() {
             loop {
                 let worker = &mut state.workers[w];
@@ -869,6 +1024,7 @@ impl Engine {
                 }
                 match worker.conn.recv::<Vec<Reply>>() {
                     Ok(replies) => {
+                        received = true;
                         let name = worker.name.clone();
                         for reply in replies {
                             let worker = &mut state.workers[w];
@@ -882,14 +1038,17 @@ impl Engine {
                             }
                             state.chunk_nanos = 0.5 * state.chunk_nanos + 0.5 * reply.nanos as f64;
                             if let Some(job) = state.jobs.get_mut(&reply.job) {
-                                let buf = Arc::new(reply.outcomes.into_vec());
+                                let buf = reply.outcomes.into_vec();
+                                let at = job.replies.len();
+                                let mut results = 0;
                                 for (offset, (ok, range)) in
                                     target::split_outcomes(&buf).into_iter().enumerate()
                                 {
                                     let slot = if ok {
                                         Ok(Payload {
-                                            buf: Arc::clone(&buf),
-                                            range,
+                                            reply: at,
+                                            start: range.start,
+                                            end: range.end,
                                         })
                                     } else {
                                         let err = postcard::from_bytes::<TaskError>(&buf[range])
@@ -897,10 +1056,13 @@ impl Engine {
                                                 what: "a task's error".to_owned(),
                                                 reason: err.to_string(),
                                             });
-                                        Err(Failure::Task(err, name.clone()))
+                                        Err(Arc::new(Failure::Task(err, name.clone())))
                                     };
-                                    job.finish(index + offset, slot);
+                                    if job.finish(index + offset, slot) && ok {
+                                        results += 1;
+                                    }
                                 }
+                                job.replies.push((buf, results));
                             }
                         }
                     }
@@ -911,6 +1073,7 @@ impl Engine {
                 }
             }
         }
+        received
     }
 
     /// Removes the workers that ended, failing the tasks they held.
@@ -946,11 +1109,11 @@ impl Engine {
                 self.fail_all(state, Failure::Broken(reason));
                 continue;
             }
-            let failure = Failure::Lost {
+            let failure = Arc::new(Failure::Lost {
                 process: worker.name.clone(),
                 pid: worker.pid,
                 exitcode,
-            };
+            });
             // Chunks are run and answered in the order they were handed out, each answered
             // before the next starts: of those without an answer, the first (if `started` says
             // so) was running and is lost; the others never started, and go back to the queue.
@@ -964,7 +1127,7 @@ impl Engine {
             for chunk in in_flight {
                 if let Some(job) = state.jobs.get_mut(&chunk.job) {
                     for i in chunk.index..chunk.index + chunk.count {
-                        job.finish(i, Err(failure.clone()));
+                        job.finish(i, Err(Arc::clone(&failure)));
                     }
                 }
             }
@@ -987,11 +1150,13 @@ impl Engine {
                 Ok(worker) => state.workers.push(worker),
                 Err(err) => {
                     // No worker can take the work: fail it rather than let anyone wait.
-                    let reason = format!("could not start a worker process: {err}");
+                    let failure = Arc::new(Failure::Broken(format!(
+                        "could not start a worker process: {err}"
+                    )));
                     while let Some(chunk) = state.pending.pop_front() {
                         if let Some(job) = state.jobs.get_mut(&chunk.job) {
                             for i in chunk.index..chunk.index + chunk.count {
-                                job.finish(i, Err(Failure::Broken(reason.clone())));
+                                job.finish(i, Err(Arc::clone(&failure)));
                             }
                         }
                     }
@@ -1018,9 +1183,10 @@ impl Engine {
     /// Fails every task that has no result yet.
     fn fail_all(&self, state: &mut State, failure: Failure) {
         state.pending.clear();
+        let failure = Arc::new(failure);
         for job in state.jobs.values_mut() {
             for index in 0..job.slots.len() {
-                job.finish(index, Err(failure.clone()));
+                job.finish(index, Err(Arc::clone(&failure)));
             }
         }
     }
@@ -1060,12 +1226,11 @@ impl Engine {
             if let Some(job) = state.jobs.get_mut(&chunk.job) {
                 job.cancelled = true;
                 for i in chunk.index..chunk.index + chunk.count {
-                    job.finish(i, Err(Failure::Cancelled));
+                    job.finish(i, Err(Arc::new(Failure::Cancelled)));
                 }
             }
         }
-        drop(state);
-        self.changed.notify_all();
+        self.notify(state);
     }
 
     /// Cancels `job` if none of it has reached a worker; whether it did.
@@ -1079,45 +1244,151 @@ impl Engine {
             state.pending.retain(|chunk| chunk.job != id);
             let job = state.jobs.get_mut(&id).expect("checked above");
             job.cancelled = true;
+            let failure = Arc::new(Failure::Cancelled);
             for i in 0..job.slots.len() {
-                job.finish(i, Err(Failure::Cancelled));
+                job.finish(i, Err(Arc::clone(&failure)));
             }
         }
         let cancelled = state.jobs.get(&id).is_some_and(|job| job.cancelled);
-        drop(state);
-        self.changed.notify_all();
+        self.notify(state);
         cancelled
     }
 
-    /// Waits until `done(job)` or the deadline; whether it is done.
+    /// Waits until `done(job)` or the deadline; whether it is done. `leading`: this thread
+    /// became the leader in [`submit`](Self::submit).
+    ///
+    /// One waiting thread at a time is the *leader*: it polls the busy workers' connections
+    /// itself, receives every reply (anyone's) and hands out the next chunks, so a result
+    /// reaches the caller in one wake-up (worker → caller) rather than two (worker → handler
+    /// thread → caller). The handler thread leaves the connections alone while there is a
+    /// leader, still watches the sentinels, and writes to the leader's pipe after each of its
+    /// turns; other waiters wait on the condition variable. A leader that leaves while workers
+    /// still hold chunks wakes the handler thread to watch them again.
     pub(crate) fn wait_until(
         &self,
         id: u64,
         timeout: Option<Duration>,
         done: impl Fn(&Job) -> bool,
+        mut leading: bool,
     ) -> bool {
         let deadline = timeout.and_then(sys::deadline_after);
         let mut state = lock(&self.state);
-        loop {
-            match state.jobs.get(&id) {
-                Some(job) if !done(job) => {}
-                _ => return true,
+        let finished = loop {
+            if state.jobs.get(&id).is_none_or(&done) {
+                break true;
             }
-            state = match sys::remaining(deadline) {
-                None if timeout.is_some() => {
-                    // The deadline could not be represented: wait without one.
-                    self.changed.wait(state).unwrap_or_else(|p| p.into_inner())
+            if !leading && state.leader.is_none() {
+                state.leader = Some(std::thread::current().id());
+                leading = true;
+            }
+            let left = sys::remaining(deadline);
+            if left.is_some_and(|left| left.is_zero()) {
+                break false;
+            }
+            // An unrepresentable deadline (`None` with a timeout) waits without one.
+            state = if leading {
+                // A reply that came before this poll makes it return at once.
+                let mut state = self.poll_as_leader(state, left);
+                if self.receive(&mut state) {
+                    self.dispatch(&mut state, By::Leader);
+                    if state.waiters > 0 {
+                        self.changed.notify_all();
+                    }
                 }
-                None => self.changed.wait(state).unwrap_or_else(|p| p.into_inner()),
-                Some(left) if left.is_zero() => return false,
-                Some(left) => {
-                    self.changed
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
+                state
+            } else {
+                state.waiters += 1;
+                let mut state = match left {
+                    Some(left) => {
+                        self.changed
+                            .wait_timeout(state, left)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0
+                    }
+                    None => self.changed.wait(state).unwrap_or_else(|p| p.into_inner()),
+                };
+                state.waiters -= 1;
+                state
             };
+        };
+        if leading {
+            self.resign(state);
         }
+        finished
+    }
+
+    /// The leader leaves: the handler thread watches the busy workers again, and a waiter may
+    /// take over.
+    fn resign(&self, mut state: MutexGuard<'_, State>) {
+        state.leader = None;
+        let unwatched = state
+            .workers
+            .iter()
+            .any(|w| !w.gone && !w.watched && !w.in_flight.is_empty());
+        if unwatched {
+            self.wake();
+        }
+        self.notify(state);
+    }
+
+    /// Unlocks the state and wakes the threads waiting for it to change: the leader, if it is
+    /// another thread, and those on the condition variable, if any. Whatever can end a job
+    /// (a reply, a dead worker, a cancel, a terminate) ends with this call or, in the leader,
+    /// is seen by the leader itself: the leader sleeps without a timeout.
+    fn notify(&self, state: MutexGuard<'_, State>) {
+        self.tell_leader(&state);
+        let waiters = state.waiters > 0;
+        drop(state);
+        if waiters {
+            self.changed.notify_all();
+        }
+    }
+
+    /// The leader's wait: until a busy worker's connection or the leader's pipe is readable,
+    /// or `left` (at most a second, then the caller looks again).
+    fn poll_as_leader<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
+        left: Option<Duration>,
+    ) -> MutexGuard<'a, State> {
+        let mut fds = vec![libc::pollfd {
+            fd: self.leader_rx.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let mut buffered = false;
+        for worker in state.workers.iter().filter(|w| !w.gone) {
+            let ready = worker.conn.ready_now();
+            buffered |= ready;
+            if ready || !worker.in_flight.is_empty() {
+                fds.push(libc::pollfd {
+                    fd: worker.conn.fileno().unwrap_or(-1),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+        }
+        let quick = self.spin && state.chunk_nanos < SPIN.as_nanos() as f64;
+        drop(state);
+        // No timeout without a deadline: every change wakes the leader (see `notify`), and a
+        // sleeping poll then arms no timer (costly on a virtual machine).
+        let timeout = match left {
+            _ if buffered => 0,
+            Some(left) => left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int,
+            None => -1,
+        };
+        // The handler thread may close a worker's descriptor meanwhile (a reaped worker): poll
+        // then reports it, or a reused number wakes this thread early, which only makes it look
+        // again.
+        if !(quick && timeout != 0 && spin_poll(&mut fds)) {
+            // SAFETY: `fds` is a valid array of pollfd for the length given.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        }
+        if fds[0].revents != 0 {
+            let mut drain = [0u8; 64];
+            while matches!((&self.leader_rx).read(&mut drain), Ok(n) if n > 0) {}
+        }
+        lock(&self.state)
     }
 
     /// Forgets a job whose handle was dropped.
@@ -1147,15 +1418,52 @@ impl Job {
 
     /// The result of task `index`, decoded, once it has one (kept for later calls).
     pub(crate) fn result<R: DeserializeOwned>(&self, index: usize) -> Option<Result<R>> {
-        self.slots.get(index)?.as_ref().map(decode_slot)
+        Some(self.decode(self.slots.get(index)?.as_ref()?))
     }
 
     /// Takes the result of task `index` (for iterators, which read each once).
     fn take<R: DeserializeOwned>(&mut self, index: usize) -> Option<Result<R>> {
-        self.slots
-            .get_mut(index)?
-            .take()
-            .map(|slot| decode_slot(&slot))
+        let slot = self.slots.get_mut(index)?.take()?;
+        let result = self.decode(&slot);
+        if let Ok(payload) = slot {
+            if let Some((buf, untaken)) = self.replies.get_mut(payload.reply) {
+                *untaken -= 1;
+                if *untaken == 0 {
+                    *buf = Vec::new();
+                }
+            }
+        }
+        Some(result)
+    }
+
+    /// All the results, in order (a map's): the first failure, in order, if any.
+    fn results<R: DeserializeOwned>(&self) -> Result<Vec<R>> {
+        if let Some(err) = self.first_failure() {
+            return Err(err);
+        }
+        // Sized up front (collecting into a `Result` would grow the vector step by step).
+        let mut results = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            let slot = slot
+                .as_ref()
+                .ok_or_else(|| Error::InvalidOperation("no result".to_owned()))?;
+            results.push(self.decode(slot)?);
+        }
+        Ok(results)
+    }
+
+    fn decode<R: DeserializeOwned>(&self, slot: &Slot) -> Result<R> {
+        match slot {
+            Ok(payload) => {
+                let bytes = self
+                    .replies
+                    .get(payload.reply)
+                    .and_then(|(buf, _)| buf.get(payload.start..payload.end))
+                    .ok_or_else(|| Error::InvalidOperation("the result was taken".to_owned()))?;
+                wire::decode(bytes, || "the result of a task".to_owned())
+            }
+            Err(failure) => Err(failure.to_error()),
+        }
     }
 
     /// The first failure, in task order, if any.
@@ -1169,10 +1477,13 @@ impl Job {
 
 /// Encodes the argument tuples of a chunk one after the other, or says why one cannot be.
 fn encode_chunk<A: Serialize>(items: &[A], name: &str) -> std::result::Result<ByteBuf, Failure> {
-    let mut buf = Vec::new();
+    // One serializer for the chunk: tiny items cost little more than their bytes.
+    let mut serializer = postcard::Serializer {
+        output: wire::SmallPieces(Vec::with_capacity(items.len() * 2)),
+    };
     for item in items {
-        buf = match postcard::to_extend(item, buf) {
-            Ok(buf) => buf,
+        match item.serialize(&mut serializer) {
+            Ok(()) => {}
             Err(_) => {
                 // The error path only: `wire::encode` words the reason.
                 let what = || format!("the arguments of task '{name}'");
@@ -1186,16 +1497,9 @@ fn encode_chunk<A: Serialize>(items: &[A], name: &str) -> std::result::Result<By
                     },
                 });
             }
-        };
+        }
     }
-    Ok(ByteBuf::from(buf))
-}
-
-fn decode_slot<R: DeserializeOwned>(slot: &Slot) -> Result<R> {
-    match slot {
-        Ok(payload) => wire::decode(payload.bytes(), || "the result of a task".to_owned()),
-        Err(failure) => Err(failure.to_error()),
-    }
+    Ok(ByteBuf::from(serializer.output.0))
 }
 
 // ----- the user's API -----
@@ -1360,7 +1664,9 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned,
     {
-        self.apply_async(func, args)?.get(None)
+        let _ = func;
+        let (job, _, leading) = self.engine.submit::<F, A>([args], Some(1), true)?;
+        AsyncResult::<F::Output>::one(&self.engine, job, leading).get(None)
     }
 
     /// `func(args)` in a worker; the result comes later (CPython's `apply_async`).
@@ -1371,8 +1677,8 @@ impl Pool {
         F::Output: Serialize + DeserializeOwned,
     {
         let _ = func;
-        let (job, _) = self.engine.submit::<F, A>([args], Some(1))?;
-        Ok(AsyncResult::new(&self.engine, job, false))
+        let (job, _, _) = self.engine.submit::<F, A>([args], Some(1), false)?;
+        Ok(AsyncResult::one(&self.engine, job, false))
     }
 
     /// `func(item)` for every item, the results in the items' order (CPython's `map`). The
@@ -1389,7 +1695,10 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        self.map_async(func, iterable, chunksize)?.get(None)
+        let _ = func;
+        let items = iterable.into_iter().map(|item| (item,));
+        let (job, _, leading) = self.engine.submit::<F, (A,)>(items, chunksize, true)?;
+        AsyncResult::<Vec<R>>::list(&self.engine, job, leading).get(None)
     }
 
     /// [`map`](Self::map) without waiting (CPython's `map_async`).
@@ -1406,8 +1715,8 @@ impl Pool {
     {
         let _ = func;
         let items = iterable.into_iter().map(|item| (item,));
-        let (job, _) = self.engine.submit::<F, (A,)>(items, chunksize)?;
-        Ok(AsyncResult::new(&self.engine, job, true))
+        let (job, _, _) = self.engine.submit::<F, (A,)>(items, chunksize, false)?;
+        Ok(AsyncResult::list(&self.engine, job, false))
     }
 
     /// `func(a, b, ..)` for every argument tuple (CPython's `starmap`).
@@ -1422,7 +1731,9 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned,
     {
-        self.starmap_async(func, iterable, chunksize)?.get(None)
+        let _ = func;
+        let (job, _, leading) = self.engine.submit::<F, A>(iterable, chunksize, true)?;
+        AsyncResult::<Vec<F::Output>>::list(&self.engine, job, leading).get(None)
     }
 
     /// [`starmap`](Self::starmap) without waiting (CPython's `starmap_async`).
@@ -1438,8 +1749,8 @@ impl Pool {
         F::Output: Serialize + DeserializeOwned,
     {
         let _ = func;
-        let (job, _) = self.engine.submit::<F, A>(iterable, chunksize)?;
-        Ok(AsyncResult::new(&self.engine, job, true))
+        let (job, _, _) = self.engine.submit::<F, A>(iterable, chunksize, false)?;
+        Ok(AsyncResult::list(&self.engine, job, false))
     }
 
     /// The results of `func(item)` as they are needed, in the items' order (CPython's `imap`;
@@ -1487,9 +1798,9 @@ impl Pool {
     {
         let _ = func;
         let items = iterable.into_iter().map(|item| (item,));
-        let (job, n) = self
-            .engine
-            .submit::<F, (A,)>(items, Some(chunksize.unwrap_or(1)))?;
+        let (job, n, _) =
+            self.engine
+                .submit::<F, (A,)>(items, Some(chunksize.unwrap_or(1)), false)?;
         Ok(IMapIterator::new(&self.engine, job, n, ordered))
     }
 
@@ -1529,8 +1840,11 @@ impl Drop for Pool {
 pub struct AsyncResult<T> {
     engine: Arc<Engine>,
     job: u64,
-    /// A list of results (`map_async`), rather than one (`apply_async`).
-    many: bool,
+    /// Its value from the job: one result (`apply_async`) or the list of them (`map_async`).
+    decode: fn(&Job) -> Result<T>,
+    /// This handle's thread became the leader as it submitted (`apply`, `map`), and is still:
+    /// its first wait goes on as the leader (see [`Engine::wait_until`]).
+    leading: AtomicBool,
     _result: PhantomData<fn() -> T>,
 }
 
@@ -1541,11 +1855,12 @@ impl<T> std::fmt::Debug for AsyncResult<T> {
 }
 
 impl<T> AsyncResult<T> {
-    fn new(engine: &Arc<Engine>, job: u64, many: bool) -> Self {
+    fn new(engine: &Arc<Engine>, job: u64, decode: fn(&Job) -> Result<T>, leading: bool) -> Self {
         AsyncResult {
             engine: Arc::clone(engine),
             job,
-            many,
+            decode,
+            leading: AtomicBool::new(leading),
             _result: PhantomData,
         }
     }
@@ -1570,7 +1885,9 @@ impl<T> AsyncResult<T> {
 
     /// Waits until the result is in, at most `timeout` (CPython's `wait`); whether it is.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        self.engine.wait_until(self.job, timeout, Job::done)
+        let leading = self.leading.swap(false, Ordering::Relaxed);
+        self.engine
+            .wait_until(self.job, timeout, Job::done, leading)
     }
 }
 
@@ -1587,32 +1904,33 @@ impl<T: DeserializeOwned> AsyncResult<T> {
             .jobs
             .get(&self.job)
             .ok_or_else(|| Error::InvalidOperation("the result was already taken".to_owned()))?;
-        if let Some(err) = job.first_failure() {
-            return Err(err);
-        }
-        if self.many {
-            // The results of a map are a list: re-encode the slots as one postcard sequence.
-            let mut bytes = Vec::new();
-            let n = job.slots.len();
-            let mut buf = [0u8; 10];
-            bytes.extend_from_slice(
-                postcard::to_slice(&(n as u64), &mut buf)
-                    .map_err(|e| Error::InvalidOperation(format!("internal: {e}")))?,
-            );
-            for slot in &job.slots {
-                if let Some(Ok(result)) = slot {
-                    bytes.extend_from_slice(result.bytes());
-                }
-            }
-            return wire::decode(&bytes, || "the results of a map".to_owned());
-        }
-        job.result(0)
-            .unwrap_or_else(|| Err(Error::InvalidOperation("no result".to_owned())))
+        (self.decode)(job)
+    }
+}
+
+impl<T: DeserializeOwned> AsyncResult<T> {
+    /// The handle of one task's result (`apply_async`).
+    fn one(engine: &Arc<Engine>, job: u64, leading: bool) -> Self {
+        let decode = |job: &Job| {
+            job.result(0)
+                .unwrap_or_else(|| Err(Error::InvalidOperation("no result".to_owned())))
+        };
+        AsyncResult::new(engine, job, decode, leading)
+    }
+}
+
+impl<R: DeserializeOwned> AsyncResult<Vec<R>> {
+    /// The handle of a list of results (`map_async`, `starmap_async`).
+    fn list(engine: &Arc<Engine>, job: u64, leading: bool) -> Self {
+        AsyncResult::new(engine, job, Job::results::<R>, leading)
     }
 }
 
 impl<T> Drop for AsyncResult<T> {
     fn drop(&mut self) {
+        if *self.leading.get_mut() {
+            self.engine.resign(lock(&self.engine.state));
+        }
         self.engine.forget(self.job);
     }
 }
@@ -1665,13 +1983,18 @@ impl<R: DeserializeOwned> IMapIterator<R> {
         }
         let ordered = self.ordered;
         let next = self.next;
-        let ready = self.engine.wait_until(self.job, timeout, |job| {
-            if ordered {
-                job.slots.get(next).is_none_or(Option::is_some)
-            } else {
-                !job.completed.is_empty()
-            }
-        });
+        let ready = self.engine.wait_until(
+            self.job,
+            timeout,
+            |job| {
+                if ordered {
+                    job.slots.get(next).is_none_or(Option::is_some)
+                } else {
+                    !job.completed.is_empty()
+                }
+            },
+            false,
+        );
         if !ready {
             return Some(Err(Error::Timeout));
         }
@@ -1685,7 +2008,13 @@ impl<R: DeserializeOwned> IMapIterator<R> {
         let index = if ordered {
             next
         } else {
-            job.completed.pop_front()?
+            let run = job.completed.front_mut()?;
+            let index = run.start;
+            run.start += 1;
+            if run.start == run.end {
+                job.completed.pop_front();
+            }
+            index
         };
         self.next += 1;
         job.take(index)

@@ -447,6 +447,22 @@ pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, n: u32) {
     };
 }
 
+/// A descriptor that becomes readable when process `pid` ends (`pidfd_open`, Linux 5.3 and
+/// later); `None` where there is none.
+#[cfg(target_os = "linux")]
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags (none) and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a non-negative return is a descriptor this process now owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A descriptor that becomes readable when process `pid` ends; `None` where there is none.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn pidfd_open(_pid: libc::pid_t) -> Option<OwnedFd> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -411,9 +411,9 @@ pub(crate) fn push_outcome(out: &mut Vec<u8>, outcome: std::result::Result<&[u8]
     };
     out.push(tag);
     if let Ok(length) = postcard::to_slice(&(payload.len() as u64), &mut length) {
-        out.extend_from_slice(length);
+        wire::extend_small(out, length);
     }
-    out.extend_from_slice(&payload);
+    wire::extend_small(out, &payload);
 }
 
 /// Splits a buffer of outcomes (see [`push_outcome`]) into `(is a result, payload range)`.
@@ -469,10 +469,13 @@ where
         match result {
             Ok(value) => {
                 scratch.clear();
-                match postcard::to_extend(&value, std::mem::take(&mut scratch)) {
-                    Ok(bytes) => {
-                        push_outcome(out, Ok(&bytes));
-                        scratch = bytes;
+                let mut serializer = postcard::Serializer {
+                    output: wire::SmallPieces(std::mem::take(&mut scratch)),
+                };
+                match value.serialize(&mut serializer) {
+                    Ok(()) => {
+                        scratch = serializer.output.0;
+                        push_outcome(out, Ok(&scratch));
                     }
                     Err(_) => {
                         // The error path only: `wire::encode` words the reason.

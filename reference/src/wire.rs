@@ -310,6 +310,45 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
 }
 
+/// Appends `data` to `out`, copying a short piece byte by byte: `extend_from_slice` calls
+/// `memmove` for each piece, which was most of the cost of encoding many tiny values (a varint,
+/// a small field) one after the other.
+#[inline(always)]
+pub(crate) fn extend_small(out: &mut Vec<u8>, data: &[u8]) {
+    if data.len() <= 16 {
+        out.reserve(data.len());
+        for &byte in data {
+            out.push(byte);
+        }
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// A postcard output into a vector that copies short pieces itself ([`extend_small`]), for
+/// values encoded many at a time (a pool's chunks).
+pub(crate) struct SmallPieces(pub(crate) Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for SmallPieces {
+    type Output = Vec<u8>;
+
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        extend_small(&mut self.0, data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{self, Cursor};

@@ -217,3 +217,35 @@ fn max_tasks_per_child_replaces_workers(#[values("fork", "spawn", "forkserver")]
     drop(executor);
     assert_no_children();
 }
+
+/// A thread waiting for a queued future receives the replies itself while it waits (the pool's
+/// leader); cancelling that future from another thread must wake it at once, not when a reply
+/// happens to come (the one running task here would take ten minutes).
+#[rstest]
+fn cancelling_wakes_a_thread_waiting_for_the_result(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
+    let ctx = ctx(method);
+    let executor = executor(&ctx, 1);
+    let running = executor.submit(sleep_ms, (600_000u64,)).unwrap();
+    let queued = Arc::new(executor.submit(cube, (2u64,)).unwrap());
+    let waiting = Arc::clone(&queued);
+    let (tx, rx) = std::sync::mpsc::channel();
+    // No timeout: only the cancel can end this wait (a deadline would end it too, and then
+    // find the future cancelled).
+    let waiter = std::thread::spawn(move || tx.send(waiting.result(None)));
+    // Whether the waiter already waits or not, the outcome is the same: Cancelled, soon.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(queued.cancel());
+    let outcome = rx.recv_timeout(HANG);
+    executor.kill_workers();
+    let err = outcome
+        .expect("cancel did not wake the thread waiting for the result")
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    waiter.join().unwrap().unwrap();
+    let err = running.result(Some(HANG)).unwrap_err();
+    assert_eq!(err.kind(), "BrokenProcessPool", "{err}");
+    drop(executor);
+    assert_no_children();
+}

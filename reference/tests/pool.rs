@@ -379,3 +379,41 @@ fn dropping_the_pool_or_panicking_leaves_no_worker(
     assert_dead(seen.lock().unwrap().clone());
     assert_no_children();
 }
+
+/// Threads that wait at once: one of them receives every reply (the pool's leader), the others
+/// are woken as theirs come in, a leader that leaves hands over, and a result another thread
+/// submitted is received while a thread leads.
+#[rstest]
+fn threads_waiting_at_once_all_get_their_results(
+    #[values("fork", "spawn", "forkserver")] method: &str,
+) {
+    let ctx = ctx(method);
+    let pool = std::sync::Arc::new(pool(&ctx, 2));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let pool = std::sync::Arc::clone(&pool);
+            std::thread::spawn(move || {
+                for i in 0..200u64 {
+                    let x = t * 1000 + i;
+                    assert_eq!(pool.apply(square, (x,)).unwrap(), x * x);
+                }
+                let items: Vec<u64> = (0..50).map(|i| t * 100 + i).collect();
+                let want: Vec<u64> = items.iter().map(|x| x * x).collect();
+                assert_eq!(pool.map(square, items, Some(3)).unwrap(), want);
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let pending = pool.apply_async(sleep_then_pid, (200u64,)).unwrap();
+    let leader = {
+        let pool = std::sync::Arc::clone(&pool);
+        std::thread::spawn(move || pool.apply(sleep_then_pid, (400u64,)).unwrap())
+    };
+    let pids = [pending.get(Some(HANG)).unwrap(), leader.join().unwrap()];
+    drop(pending);
+    drop(pool);
+    assert_dead(pids);
+    assert_no_children();
+}
