@@ -26,7 +26,8 @@
 //! later `submit`.
 //!
 //! A [`Future`] is also a `std::future::Future`: `future.await` works in any async runtime, and
-//! this crate depends on none (the pool's handler thread wakes the task's waker).
+//! this crate depends on none (whoever receives the result, the pool's handler thread or a
+//! waiting caller, wakes the task's waker).
 
 use std::marker::PhantomData;
 use std::pin::Pin;
