@@ -372,6 +372,7 @@ fn pool_figures() -> Vec<Figure> {
     vec![
         Figure {
             target: target(Against::Cpython, 20.0),
+            peers: &[Peer::Procspawn],
             ..no_raw(
             "pool-map-tiny",
             "Pool.map of trivial tasks, chunksize 1, 2 workers",
@@ -408,6 +409,7 @@ fn pool_figures() -> Vec<Figure> {
         },
         Figure {
             target: target(Against::Cpython, 0.05),
+            peers: &[Peer::Procspawn],
             ..no_raw(
             "pool-apply-roundtrip",
             "one apply of a trivial task on an idle pool of 1 worker",
