@@ -39,11 +39,13 @@
 //! A caller that waits (`apply`, `map`, `get`, an iterator's `next`) receives them itself, as
 //! the *leader* (`Engine::wait_until`): a result then reaches it in one wake-up, not two. A
 //! waiter whose answer is due within microseconds polls briefly before it sleeps, where another
-//! CPU can run the worker (`SPIN`). A worker holds one chunk at a
-//! time when chunks are slow, more when they have been quick, so tiny tasks travel many to a
-//! message. A worker answers each chunk before starting the next, and records in a shared word
-//! how many it has started: when it dies, the pool knows the one chunk it was running (that one
-//! fails) and gives the chunks it had not started to another worker.
+//! CPU can run the worker (`SPIN`).
+//!
+//! A worker holds one chunk at a time when chunks are slow, more when they have been quick, so
+//! tiny tasks travel many to a message. A worker answers each chunk before starting the next,
+//! and records in a shared word how many it has started: when it dies, the pool knows the one
+//! chunk it was running (that one fails) and gives the chunks it had not started to another
+//! worker.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -204,8 +206,8 @@ impl WorkerInit {
 
 /// How long a waiter polls without sleeping when its answer is due within that time: a worker
 /// that just answered a request of one quick chunk, for the next request; the leader, for the
-/// reply to quick chunks. Waking a sleeping process on another CPU costs tens of microseconds on a virtual
-/// machine (an idle vCPU halts), more than a quick task's whole round trip.
+/// reply to quick chunks. Waking a sleeping process on another CPU costs tens of microseconds on
+/// a virtual machine (an idle vCPU halts), more than a quick task's whole round trip.
 const SPIN: Duration = Duration::from_micros(50);
 
 /// Whether spinning can pay: another CPU can run the process this one waits for (with one CPU,
@@ -281,7 +283,12 @@ fn worker_main(
                 });
                 // No timeout: a sleeping poll arms no timer (costly on a virtual machine).
                 // SAFETY: `fds` is a valid array of pollfd; both descriptors are open.
-                while unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {}
+                while unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+                    let err = std::io::Error::last_os_error();
+                    if err.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(format!("poll for work: {err}"));
+                    }
+                }
                 if fds[0].revents == 0 {
                     return Ok(());
                 }
