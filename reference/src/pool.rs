@@ -216,6 +216,15 @@ fn can_spin() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
+/// A poll entry that waits for `fd` to be readable (or hung up); `-1` is ignored by `poll`.
+fn wait_for(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
 /// Polls `fds` without sleeping until one is ready or [`SPIN`] has passed; whether one is.
 fn spin_poll(fds: &mut [libc::pollfd]) -> bool {
     let until = Instant::now() + SPIN;
@@ -261,11 +270,7 @@ fn worker_main(
         // before sleeping.
         if spin && quick {
             if let Ok(fd) = conn.fileno() {
-                spin_poll(&mut [libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                }]);
+                spin_poll(&mut [wait_for(fd)]);
             }
         }
         // Wait for work, and leave if the pool's process is gone (a `fork` sibling may hold a
@@ -276,11 +281,7 @@ fn worker_main(
                     conn.fileno().map_err(|e| e.to_string())?,
                     lifeline.as_raw_fd(),
                 ]
-                .map(|fd| libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+                .map(wait_for);
                 // No timeout: a sleeping poll arms no timer (costly on a virtual machine).
                 // SAFETY: `fds` is a valid array of pollfd; both descriptors are open.
                 while unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
@@ -965,11 +966,7 @@ impl Engine {
             }
             self.replace(&mut state);
             self.dispatch(&mut state, By::Handler);
-            let mut fds = vec![libc::pollfd {
-                fd: self.wake_rx.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
+            let mut fds = vec![wait_for(self.wake_rx.as_raw_fd())];
             let mut buffered = false;
             let leader = state.leader.is_some();
             for worker in &mut state.workers {
@@ -985,11 +982,7 @@ impl Engine {
                     -1
                 };
                 for fd in [conn, worker.sentinel] {
-                    fds.push(libc::pollfd {
-                        fd,
-                        events: libc::POLLIN,
-                        revents: 0,
-                    });
+                    fds.push(wait_for(fd));
                 }
             }
             // What this turn changed (a dead worker's tasks, a new worker) the leader sees too.
@@ -1358,21 +1351,13 @@ impl Engine {
         state: MutexGuard<'a, State>,
         left: Option<Duration>,
     ) -> MutexGuard<'a, State> {
-        let mut fds = vec![libc::pollfd {
-            fd: self.leader_rx.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = vec![wait_for(self.leader_rx.as_raw_fd())];
         let mut buffered = false;
         for worker in state.workers.iter().filter(|w| !w.gone) {
             let ready = worker.conn.ready_now();
             buffered |= ready;
             if ready || !worker.in_flight.is_empty() {
-                fds.push(libc::pollfd {
-                    fd: worker.conn.fileno().unwrap_or(-1),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+                fds.push(wait_for(worker.conn.fileno().unwrap_or(-1)));
             }
         }
         let quick = self.spin && state.chunk_nanos < SPIN.as_nanos() as f64;
