@@ -181,12 +181,13 @@ fn pool_maxtasksperchild(method: &str) {
         .build()
         .unwrap();
     let pids = pool.map(pid, 0..6u64, Some(1)).unwrap();
+    // Printed after join, as the Python program must (it would fork while printing otherwise).
+    pool.close();
+    pool.join().unwrap();
     say!(
         "distinct workers: {}",
         pids.iter().collect::<HashSet<_>>().len()
     );
-    pool.close();
-    pool.join().unwrap();
     say!("active children after join: {}", active_children().len());
 }
 
