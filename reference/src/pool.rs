@@ -1222,11 +1222,12 @@ impl Engine {
     /// Cancels the chunks not yet handed to a worker (executor's `cancel_futures`).
     pub(crate) fn cancel_pending(&self) {
         let mut state = lock(&self.state);
+        let failure = Arc::new(Failure::Cancelled);
         while let Some(chunk) = state.pending.pop_front() {
             if let Some(job) = state.jobs.get_mut(&chunk.job) {
                 job.cancelled = true;
                 for i in chunk.index..chunk.index + chunk.count {
-                    job.finish(i, Err(Arc::new(Failure::Cancelled)));
+                    job.finish(i, Err(Arc::clone(&failure)));
                 }
             }
         }
@@ -1291,9 +1292,7 @@ impl Engine {
                 let mut state = self.poll_as_leader(state, left);
                 if self.receive(&mut state) {
                     self.dispatch(&mut state, By::Leader);
-                    if state.waiters > 0 {
-                        self.changed.notify_all();
-                    }
+                    self.wake_waiters(&state);
                 }
                 state
             } else {
@@ -1340,6 +1339,14 @@ impl Engine {
         let waiters = state.waiters > 0;
         drop(state);
         if waiters {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Wakes the threads waiting on the condition variable, if any, while the state stays
+    /// locked (they see it once the lock is free).
+    fn wake_waiters(&self, state: &State) {
+        if state.waiters > 0 {
             self.changed.notify_all();
         }
     }
