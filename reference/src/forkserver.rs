@@ -11,19 +11,24 @@
 //! [`Error::ForkServerFailed`] and no child exists. Under a test harness (`cargo test`), whose
 //! `main` is not the program's, the server serves from the bootstrap hook instead, before `main`.
 //!
-//! The parent and the server share one private `AF_UNIX` socket pair, created before the server
-//! exists, so no other process can connect, and no authentication key is needed (CPython listens on
-//! a named socket and authenticates with HMAC). A request is a frame of preparation data with, as
-//! `SCM_RIGHTS`, a fresh *status socket* and the descriptors the child is handed. The server writes
-//! the child's pid to the status socket, and later its exit code; the parent keeps the other end
-//! as the child's sentinel. When the parent ends, even by `SIGKILL`, its end of the control
+//! The parent and the server share one private `AF_UNIX` socket pair, the *control socket*,
+//! created before the server exists, so no other process can connect, and no authentication key
+//! is needed (CPython listens on a named socket and authenticates with HMAC). A request is a frame
+//! of preparation data with, as `SCM_RIGHTS`, the write end of a fresh *status pipe* and the
+//! descriptors the child is handed. The child's pid, and later its exit code, come back on that
+//! pipe; the parent keeps its read end as the child's sentinel. (A pipe, not a socket: a socket
+//! in flight through `SCM_RIGHTS` makes the kernel schedule its garbage collector of such
+//! sockets, a wake-up per start.) When the parent ends, even by `SIGKILL`, its end of the control
 //! socket closes and the server exits at once: it never outlives the program that started it.
 //!
-//! The server forks each child one request ahead: a *spare* waits, already forked, for the next
-//! request, which the server passes on to it, and the server forks the next spare while that
-//! child runs (see `Spare`). So a `start` waits for a hand-over, not for a `fork` of the server.
-//! The spare is the only difference anyone can see: one idle process, the server's child, that is
-//! no `Process` and ends with the server.
+//! The server forks each child ahead of its request: a *spare*, already forked, reads the next
+//! request from the control socket itself, hands its status pipe to the server, writes its pid
+//! and becomes the child; a second spare waits on deck to take over from it (see `Spare`). So a
+//! `start` costs one hand-over between two running processes, not a `fork` and not a hop through
+//! the server. The exit code is written by the server once it has reaped the child, so a `join`
+//! returns once the child is gone, descriptors and all, as in CPython. The spares are the only
+//! difference anyone can see: up to two idle processes, the server's children, that are no
+//! `Process` and end with the server.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -39,6 +44,9 @@ use crate::error::{Error, Result};
 use crate::popen::{self, Popen, Reaper};
 use crate::spawn::{self, Prepared};
 use crate::sys;
+
+/// How long [`forget_if_gone`] gives a dead server's spares to end.
+const GONE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The most descriptors one request may carry.
 const MAX_FDS: usize = 64;
@@ -68,7 +76,7 @@ pub(crate) fn forget_in_fork_child(slot: &mut Option<Server>) {
     *slot = None;
 }
 
-/// A message on a child's status socket: a tag byte and a little-endian `i32`.
+/// A message on a child's status pipe: a tag byte and a little-endian `i32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
     /// The server forked the child: its pid.
@@ -120,7 +128,7 @@ pub(crate) fn running() -> bool {
 
 /// Asks the server (started now if needed) for a child and hands it its preparation data.
 pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
-    let (status, status_for_server) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
+    let (status, status_for_server) = sys::pipe(false).map_err(|e| Error::os("pipe", e))?;
     {
         let mut slot = server_slot();
         let me = std::process::id();
@@ -138,7 +146,9 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
         }
     }
     drop(status_for_server);
-    // The server writes the pid right after the fork, before it can reap the child.
+    // The spare writes its pid as it takes the request, before it runs anything; the server
+    // writes it right after a fork on demand.
+    sys::spin_readable(status.as_fd());
     match Status::read(status.as_fd()) {
         Ok(Some(Status::Started(pid))) => {
             Ok(Popen::new(Pid::from_raw(pid), status, Reaper::Forkserver))
@@ -154,7 +164,9 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
         Ok(None) => Err(forget_if_gone(&mut server_slot()).unwrap_or_else(|| {
             Error::os(
                 "starting a forkserver child",
-                io::Error::other("the forkserver closed the status socket without starting it"),
+                io::Error::other(
+                    "the forkserver closed the status pipe without starting the child",
+                ),
             )
         })),
         Err(err) => Err(Error::os(
@@ -166,12 +178,20 @@ pub(crate) fn start(prepared: &Prepared) -> Result<Popen> {
 
 /// If this process's server has gone (its end of the control socket is closed), reaps it,
 /// forgets it (the next `start` launches a new one) and says how it ended. A server that dies
-/// closes that end as it exits, before or with the status socket of a request in flight, so a
-/// status socket at end-of-file finds it hung up here.
+/// closes that end as it exits; its spares, which hold copies of it, end as soon as they see the
+/// server gone. So a status pipe at end-of-file finds the control socket hung up here at once,
+/// or within [`GONE_WAIT`] (a spare ending); otherwise the server is still there.
 fn forget_if_gone(slot: &mut Option<Server>) -> Option<Error> {
     let server = slot.as_ref()?;
-    if server.owner != std::process::id() || !sys::hung_up(server.control.as_fd()) {
+    if server.owner != std::process::id() {
         return None;
+    }
+    let deadline = std::time::Instant::now() + GONE_WAIT;
+    while !sys::hung_up(server.control.as_fd()) {
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let server = slot.take()?;
     drop(server.control);
@@ -327,7 +347,8 @@ mod child_exits {
 
     pub(super) struct ChildExits {
         fd: OwnedFd,
-        /// The signal mask before `SIGCHLD` was blocked: a forked child's.
+        /// The signal mask before `SIGCHLD` and `SIGPIPE` were blocked: a forked child's. (A
+        /// status pipe whose reader has gone is `EPIPE` for the server, not its end.)
         previous: libc::sigset_t,
     }
 
@@ -344,10 +365,13 @@ mod child_exits {
     impl ChildExits {
         pub(super) fn new() -> io::Result<ChildExits> {
             let set = sigchld_set();
+            let mut blocked = set;
+            // SAFETY: adds a valid signal to an initialized set.
+            unsafe { libc::sigaddset(&mut blocked, libc::SIGPIPE) };
             // SAFETY: a zeroed sigset_t is a valid out-parameter; the server is one thread.
             let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
             // SAFETY: valid pointers to initialized sets.
-            let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous) };
+            let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &blocked, &mut previous) };
             if r != 0 {
                 return Err(io::Error::from_raw_os_error(r));
             }
@@ -391,6 +415,8 @@ mod child_exits {
     use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
     use std::sync::atomic::{AtomicI32, Ordering};
 
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
     /// The write end of the self-pipe, for the `SIGCHLD` handler.
     static PIPE: AtomicI32 = AtomicI32::new(-1);
 
@@ -406,6 +432,8 @@ mod child_exits {
     pub(super) struct ChildExits {
         read: OwnedFd,
         _write: OwnedFd,
+        /// The signal mask before `SIGPIPE` was blocked: a forked child's.
+        previous: libc::sigset_t,
     }
 
     impl ChildExits {
@@ -419,9 +447,24 @@ mod child_exits {
             );
             // SAFETY: the handler only calls async-signal-safe functions (see `on_sigchld`).
             unsafe { sigaction(Signal::SIGCHLD, &handler) }?;
+            // A status pipe whose reader has gone is `EPIPE` for the server, not its end.
+            // SAFETY: sigemptyset/sigaddset initialize the set they are given; a zeroed sigset_t
+            // is a valid out-parameter; the server is one thread.
+            let previous = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGPIPE);
+                let mut previous: libc::sigset_t = std::mem::zeroed();
+                let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+                if r != 0 {
+                    return Err(io::Error::from_raw_os_error(r));
+                }
+                previous
+            };
             Ok(ChildExits {
                 read,
                 _write: write,
+                previous,
             })
         }
 
@@ -432,9 +475,7 @@ mod child_exits {
         /// Empties the pipe; a `SIGCHLD` after it makes it readable again.
         pub(super) fn drain(&self) {
             let mut sink = [0u8; 64];
-            while matches!(nix::unistd::read(self.read.as_raw_fd(), &mut sink), Ok(n) if n == sink.len())
-            {
-            }
+            while matches!(nix::unistd::read(&self.read, &mut sink), Ok(n) if n == sink.len()) {}
         }
 
         /// In a forked child: the default `SIGCHLD` disposition, the pipe closed (`sigaction`
@@ -443,6 +484,10 @@ mod child_exits {
             let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
             // SAFETY: restoring the default disposition.
             let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
+            // SAFETY: restores a mask that pthread_sigmask filled in.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut())
+            };
         }
     }
 }
@@ -476,66 +521,120 @@ pub(crate) fn serve(control: OwnedFd) -> Handover {
 fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
     let exits = child_exits::ChildExits::new()?;
 
-    // Each running child's status socket, by pid.
+    // Each running child's status pipe, by pid.
     let mut children: HashMap<i32, OwnedFd> = HashMap::new();
-    // The next child, forked ahead of its request (see `Spare`).
-    let mut spare: Option<Spare> = None;
+    // The spare that reads the next request, and the one that takes over from it (see `Spare`).
+    let mut active: Option<Spare> = None;
+    let mut on_deck: Option<Spare> = None;
     loop {
-        if spare.is_none() {
-            match Spare::fork() {
-                Forked::Server(forked) => spare = forked,
-                Forked::Spare(requests) => {
-                    leave_server(control, exits, &mut children);
-                    return Ok(Spare::take_request(requests));
+        if active.is_none() {
+            active = match on_deck.take() {
+                Some(next) => next.go(),
+                None => match Spare::fork(Role::Active) {
+                    Forked::Server(forked) => forked,
+                    Forked::Spare(server, role) => {
+                        children.clear();
+                        return Ok(Spare::take_request(control, server, role, exits));
+                    }
+                },
+            };
+        }
+        // The spare on deck is forked only while no child runs, so that its fork never delays
+        // the report of a child's end, and once the active spare reads the control socket, so
+        // that the fork does not keep it from the CPU it was woken on.
+        if on_deck.is_none() && children.is_empty() && active.as_ref().is_some_and(|a| a.reading) {
+            // The active spare may still be runnable on this CPU (the server's wake-up, by its
+            // "active", preempted it before it slept in `poll`): let it get there first.
+            std::thread::yield_now();
+            match Spare::fork(Role::OnDeck) {
+                Forked::Server(forked) => on_deck = forked,
+                Forked::Spare(server, role) => {
+                    drop(active.take().map(|active| active.server));
+                    children.clear();
+                    return Ok(Spare::take_request(control, server, role, exits));
                 }
             }
         }
+        // While a spare is active, it reads the next request itself: the server watches the
+        // control socket only for the parent's hang-up (no POLLIN, so a request does not wake
+        // it), and the spares' sockets for a hand-over or an end.
+        let control_events = match active {
+            Some(_) => 0,
+            None => libc::POLLIN,
+        };
+        let entry = |fd: RawFd, events| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // `-1`, where there is no such spare, is ignored by `poll`.
+        let spare_fd = |spare: &Option<Spare>| spare.as_ref().map_or(-1, |s| s.server.as_raw_fd());
         let mut fds = [
-            nix::poll::PollFd::new(control.as_fd(), nix::poll::PollFlags::POLLIN),
-            nix::poll::PollFd::new(exits.fd(), nix::poll::PollFlags::POLLIN),
+            entry(control.as_raw_fd(), control_events),
+            entry(exits.fd().as_raw_fd(), libc::POLLIN),
+            entry(spare_fd(&active), libc::POLLIN),
+            entry(spare_fd(&on_deck), libc::POLLIN),
         ];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(errno.into()),
+        // SAFETY: `fds` is a valid array of pollfd for the length given.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            match io::Error::last_os_error() {
+                err if err.kind() == io::ErrorKind::Interrupted => continue,
+                err => return Err(err),
+            }
         }
-        let control_ready = fds[0].any().unwrap_or(false);
-        let wake_ready = fds[1].any().unwrap_or(false);
-        // The request first: the parent's `start` waits for its fork, a `join` only for a child
-        // that has already ended.
-        if control_ready {
-            let Some((prep, mut handed)) = recv_request(control.as_fd())? else {
-                // The parent is gone. Children already started run on, as CPython's do; the
-                // spare, which is no one's child yet, ends with the server.
-                if let Some(spare) = spare.take() {
-                    spare.dismiss();
+        let [control_ready, wake_ready, active_ready, on_deck_ready] = fds.map(|fd| fd.revents);
+        // The hand-over first: a child that has already ended handed its status pipe over
+        // before it ran, so its exit is reported below, in this same round.
+        if active_ready != 0 {
+            if let Some(mut ready) = active.take() {
+                match ready.said() {
+                    Said::Active => {
+                        ready.reading = true;
+                        active = Some(ready);
+                    }
+                    Said::Child(status) => {
+                        children.insert(ready.pid.as_raw(), status);
+                        // The spare on deck goes on at once, before any reaping.
+                        active = on_deck.take().and_then(Spare::go);
+                    }
+                    // The spare ended (killed) without taking a request: reaped, and replaced.
+                    Said::Ended => ready.dismiss(),
                 }
-                // SAFETY: ending the server is the intent; nothing is left to flush.
+            }
+        }
+        // A spare on deck only ever writes by ending.
+        if on_deck_ready != 0 {
+            if let Some(ended) = on_deck.take() {
+                ended.dismiss();
+            }
+        }
+        if active.is_some() && control_ready & (libc::POLLHUP | libc::POLLERR) != 0 {
+            // The parent is gone. Children already started run on, as CPython's do; the
+            // spares, which are no one's children yet, end with the server.
+            for spare in [active.take(), on_deck.take()].into_iter().flatten() {
+                spare.dismiss();
+            }
+            // SAFETY: ending the server is the intent; nothing is left to flush.
+            unsafe { libc::_exit(0) }
+        }
+        // Without a spare (none could be forked), the server reads the request and forks for it.
+        if active.is_none() && control_ready & libc::POLLIN != 0 {
+            let Some((prep, mut handed)) = recv_request(control.as_fd())? else {
+                // SAFETY: the parent is gone (as above); ending the server is the intent.
                 unsafe { libc::_exit(0) }
             };
-            // A malformed request, with no status socket to answer on, is dropped.
+            // A malformed request, with no status pipe to answer on, is dropped.
             if handed.is_empty() {
                 continue;
-            }
-            // The spare takes the request; if it is gone (killed), a child is forked for it.
-            if let Some(ready) = spare.take() {
-                let raw: Vec<RawFd> = handed.iter().map(AsRawFd::as_raw_fd).collect();
-                if send_request(ready.requests.as_fd(), &prep, &raw).is_ok() {
-                    let status = handed.swap_remove(0);
-                    let started = Status::Started(ready.pid.as_raw()).encode();
-                    if sys::write_all(status.as_fd(), &started).is_ok() {
-                        children.insert(ready.pid.as_raw(), status);
-                    }
-                    continue;
-                }
             }
             let status = handed.remove(0);
             // SAFETY: the server is single-threaded, so the child may run any code; what it
             // does before returning is listed at the `Child` arm.
             match unsafe { fork() } {
                 Ok(ForkResult::Child) => {
+                    drop(on_deck.take().map(|spare| spare.server));
                     leave_server(control, exits, &mut children);
-                    // The status socket is the server's: see `Spare::fork`.
+                    // The status pipe is the server's: see `Spare::take_request`.
                     drop(status);
                     return Ok(Handover::forkserver(prep, handed));
                 }
@@ -553,78 +652,186 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
         }
         // A child that ended before it was in the table is reaped too: its SIGCHLD leaves the
         // descriptor readable until it is drained here, after the insertion.
-        if wake_ready {
+        if wake_ready != 0 {
             exits.drain();
-            reap(&mut children);
+            reap(&mut children, [&mut active, &mut on_deck]);
         }
     }
 }
 
-/// The next child, forked before anyone asked for it, and waiting for its request.
+/// A child forked before anyone asked for it, waiting for its request.
 ///
-/// A start then costs the parent a hand-over, not a `fork`: the server passes the request on to
-/// the spare, which becomes the child at once, and forks the next spare while the child runs
-/// (on another core, where there is one). Nothing of the server's state changes between requests,
-/// so a child forked ahead is the same as one forked on demand; until its request it is no
-/// one's child (no `Process` has its pid), and it ends when the server does.
+/// A start then costs the parent neither a `fork` nor a hop through the server: the *active*
+/// spare reads the request from the control socket itself (the server does not, while one is
+/// active), hands its status pipe over to the server, reports its pid to the parent and becomes
+/// the child. Only one process reads the control socket at any time: requests sent while there
+/// is no active spare wait in it. A second spare waits *on deck*: when the active one becomes a
+/// child, the server tells it to go on, so the next request finds a spare already running, and
+/// forks a new spare on deck once no child runs (a `fork` keeps the server from reporting a
+/// child's end while it lasts). Nothing of the server's state changes between requests, so a
+/// child forked ahead is the same as one forked on demand; until its request a spare is no one's
+/// child (no `Process` has its pid), and it ends when the server does.
 struct Spare {
     pid: Pid,
-    /// The server's end of the socket the request is passed on through.
-    requests: OwnedFd,
+    /// Whether it has said it is active (see `Said::Active`).
+    reading: bool,
+    /// The server's end of the socket between them: the server's "go on" to a spare on deck,
+    /// the active spare's hand-over, and each side's end.
+    server: OwnedFd,
+}
+
+/// What a spare tells the server.
+enum Said {
+    /// It is active: it reads the control socket.
+    Active,
+    /// It took a request and became the child: its status pipe.
+    Child(OwnedFd),
+    /// It ended without a request.
+    Ended,
+}
+
+/// What a spare does first.
+#[derive(Clone, Copy)]
+enum Role {
+    /// Reads the next request from the control socket.
+    Active,
+    /// Waits for the server's "go on", then is active.
+    OnDeck,
 }
 
 enum Forked {
     /// In the server: the spare, or `None` if it could not be forked (children are then forked
     /// on demand, and a failing `fork` is reported to the `start` that needed it).
     Server(Option<Spare>),
-    /// In the spare: its end of the socket its request will come through.
-    Spare(OwnedFd),
+    /// In the spare: its end of the socket to the server, and its role.
+    Spare(OwnedFd, Role),
 }
 
 impl Spare {
-    fn fork() -> Forked {
-        let Ok((requests, spare_end)) = sys::socketpair() else {
+    fn fork(role: Role) -> Forked {
+        let Ok((server, spare_end)) = sys::socketpair() else {
             return Forked::Server(None);
         };
         // SAFETY: the server is single-threaded, so the child may run any code; what it does
-        // is `leave_server` and `take_request`.
+        // is `take_request`.
         match unsafe { fork() } {
-            Ok(ForkResult::Child) => Forked::Spare(spare_end),
+            Ok(ForkResult::Child) => Forked::Spare(spare_end, role),
             Ok(ForkResult::Parent { child }) => Forked::Server(Some(Spare {
                 pid: child,
-                requests,
+                reading: false,
+                server,
             })),
             Err(_) => Forked::Server(None),
         }
     }
 
-    /// In the spare, once it has left the server: waits for its request and becomes that child.
-    fn take_request(requests: OwnedFd) -> Handover {
-        match recv_request(requests.as_fd()) {
-            Ok(Some((prep, mut handed))) if !handed.is_empty() => {
-                // The status socket is the server's: the child's exit code is reported after
-                // the server has reaped it, so `join` returns once the child is gone,
-                // descriptors and all, as in CPython.
-                drop(handed.remove(0));
-                Handover::forkserver(prep, handed)
-            }
-            // The server ended, or dismissed this spare: nothing ran here.
-            // SAFETY: ending this process at once is the intent.
-            _ => unsafe { libc::_exit(0) },
+    /// In the server: makes a spare on deck the active one; `None` if it has gone.
+    fn go(self) -> Option<Spare> {
+        if sys::write_all(self.server.as_fd(), b"g").is_ok() {
+            Some(self)
+        } else {
+            self.dismiss();
+            None
         }
     }
 
-    /// Ends the spare (it reads end-of-file and exits) and reaps it, so it never outlives the
-    /// server.
+    /// In the server, when the spare's socket is ready: what the spare said.
+    fn said(&self) -> Said {
+        match recv_request(self.server.as_fd()) {
+            Ok(Some((_, handed))) if handed.is_empty() => Said::Active,
+            Ok(Some((_, mut handed))) if handed.len() == 1 => {
+                handed.pop().map_or(Said::Ended, Said::Child)
+            }
+            _ => Said::Ended,
+        }
+    }
+
+    /// In the server, once the spare has ended: the status pipe of the child it had become,
+    /// or `None` if it ended without a request.
+    fn handed_over(&self) -> Option<OwnedFd> {
+        loop {
+            match self.said() {
+                Said::Active => continue,
+                Said::Child(status) => return Some(status),
+                Said::Ended => return None,
+            }
+        }
+    }
+
+    /// In the spare, once forked: waits for its request on the control socket and becomes that
+    /// child. Ends at once, running nothing, if the server's end of `server` closes first (the
+    /// server ended, or dismissed this spare) or the parent has gone.
+    fn take_request(
+        control: OwnedFd,
+        server: OwnedFd,
+        role: Role,
+        exits: child_exits::ChildExits,
+    ) -> Handover {
+        if let Role::OnDeck = role {
+            let mut go = [0u8];
+            if !sys::read_exact(server.as_fd(), &mut go).unwrap_or(false) {
+                // SAFETY: the server ended, or dismissed this spare: nothing ran here.
+                unsafe { libc::_exit(0) }
+            }
+        }
+        // "Active": a frame with no descriptors.
+        if sys::write_all(server.as_fd(), &0u32.to_le_bytes()).is_err() {
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) }
+        }
+        loop {
+            let mut fds = [
+                nix::poll::PollFd::new(control.as_fd(), nix::poll::PollFlags::POLLIN),
+                nix::poll::PollFd::new(server.as_fd(), nix::poll::PollFlags::empty()),
+            ];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+                Ok(_) => {}
+            }
+            if fds[1].any().unwrap_or(true) {
+                break; // the server's end closed
+            }
+            match recv_request(control.as_fd()) {
+                Ok(Some((prep, mut handed))) if !handed.is_empty() => {
+                    let status = handed.remove(0);
+                    // The server first: it reports the child's exit code on the status pipe
+                    // once it has reaped it, so `join` returns once the child is gone,
+                    // descriptors and all, as in CPython. Then the parent, which waits for the
+                    // pid. A server that cannot take the pipe is gone: the parent finds the
+                    // pipe closed without a pid, and nothing ran.
+                    if send_request(server.as_fd(), &[], &[status.as_raw_fd()]).is_err() {
+                        break;
+                    }
+                    let started = Status::Started(std::process::id() as i32).encode();
+                    if sys::write_all(status.as_fd(), &started).is_err() {
+                        break; // the parent is gone
+                    }
+                    drop((status, server, control));
+                    exits.leave();
+                    return Handover::forkserver(prep, handed);
+                }
+                // A malformed request, with no status pipe to answer on, is dropped.
+                Ok(Some(_)) => continue,
+                // The parent has gone (or the socket failed): nothing ran here.
+                _ => break,
+            }
+        }
+        // SAFETY: ending this process at once is the intent.
+        unsafe { libc::_exit(0) }
+    }
+
+    /// Ends the spare (it finds the server's end closed and exits) and reaps it, so it never
+    /// outlives the server.
     fn dismiss(self) {
-        drop(self.requests);
+        drop(self.server);
         let _ = waitpid(self.pid, None);
     }
 }
 
 /// In a child just forked from the server: back to a plain process. `SIGCHLD` as before the
 /// server, and no descriptor of the server's: its control socket and the other children's
-/// status sockets are closed. Its stdin is the server's, already `/dev/null` (see
+/// status pipes are closed. Its stdin is the server's, already `/dev/null` (see
 /// `spawn::spawn_program`), so it is not opened again.
 fn leave_server(
     control: OwnedFd,
@@ -636,8 +843,11 @@ fn leave_server(
     children.clear();
 }
 
-/// Reports every ended child's exit code on its status socket.
-fn reap(children: &mut HashMap<i32, OwnedFd>) {
+/// Reports every ended child's exit code on its status pipe. The spare may be among them: it
+/// can take a request, hand its status pipe over, run and end between the server's `poll` and
+/// this, so its hand-over is read here (a spare that ended has either made it or never will).
+fn reap(children: &mut HashMap<i32, OwnedFd>, spares: [&mut Option<Spare>; 2]) {
+    let [active, on_deck] = spares;
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(_) => return,
@@ -645,8 +855,14 @@ fn reap(children: &mut HashMap<i32, OwnedFd>) {
                 let (Some(pid), Some(code)) = (status.pid(), popen::exit_code(status)) else {
                     continue;
                 };
-                if let Some(socket) = children.remove(&pid.as_raw()) {
-                    let _ = sys::write_all(socket.as_fd(), &Status::Exited(code).encode());
+                // A spare on deck that ended took no request.
+                drop(on_deck.take_if(|spare| spare.pid == pid));
+                let status = match active.take_if(|spare| spare.pid == pid) {
+                    Some(ended) => ended.handed_over(),
+                    None => children.remove(&pid.as_raw()),
+                };
+                if let Some(status) = status {
+                    let _ = sys::write_all(status.as_fd(), &Status::Exited(code).encode());
                 }
             }
         }

@@ -210,12 +210,6 @@ impl WorkerInit {
 /// a virtual machine (an idle vCPU halts), more than a quick task's whole round trip.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Whether spinning can pay: another CPU can run the process this one waits for (with one CPU,
-/// a spinning waiter only delays it).
-fn can_spin() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
-}
-
 /// A poll entry that waits for `fd` to be readable (or hung up); `-1` is ignored by `poll`.
 fn wait_for(fd: RawFd) -> libc::pollfd {
     libc::pollfd {
@@ -227,18 +221,7 @@ fn wait_for(fd: RawFd) -> libc::pollfd {
 
 /// Polls `fds` without sleeping until one is ready or [`SPIN`] has passed; whether one is.
 fn spin_poll(fds: &mut [libc::pollfd]) -> bool {
-    let until = Instant::now() + SPIN;
-    loop {
-        // SAFETY: `fds` is a valid array of pollfd for the length given; a timeout of 0 never
-        // sleeps.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } > 0 {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::yield_now();
-    }
+    crate::sys::spin_poll(fds, SPIN)
 }
 
 // ----- the worker -----
@@ -263,7 +246,7 @@ fn worker_main(
     let lifeline = sys::pidfd_open(parent).filter(|_| unsafe { libc::getppid() } == parent);
     let mut done = 0u64;
     let mut functions: HashMap<FuncRef, std::result::Result<TaskFn, TaskError>> = HashMap::new();
-    let spin = can_spin();
+    let spin = crate::sys::can_spin();
     let mut quick = false;
     loop {
         // After a quick chunk the next request is likely due at once: look for it awhile
@@ -654,7 +637,7 @@ impl Engine {
             wake_rx: File::from(wake_rx),
             leader_tx: File::from(leader_tx),
             leader_rx: File::from(leader_rx),
-            spin: can_spin(),
+            spin: crate::sys::can_spin(),
             context,
             flavor,
             init,

@@ -28,7 +28,7 @@ pub(crate) enum Reaper {
 pub(crate) struct Popen {
     pub(crate) pid: Pid,
     /// Readable once the child has ended (a pipe or socket whose other end only the child holds,
-    /// or the forkserver's status socket).
+    /// or the forkserver's status pipe).
     sentinel: OwnedFd,
     reaper: Reaper,
     returncode: Mutex<Option<i32>>,
@@ -88,6 +88,11 @@ impl Popen {
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
         if let Some(code) = self.known() {
             return Ok(Some(code));
+        }
+        // A child that ends at once (as most joined right after a quick task do) is joined
+        // without sleeping; see `sys::SPIN`.
+        if timeout.is_none_or(|t| t >= sys::SPIN) {
+            sys::spin_readable(self.sentinel.as_fd());
         }
         if let Some(timeout) = timeout {
             let ready = sys::wait_readable(self.sentinel.as_fd(), Some(timeout))

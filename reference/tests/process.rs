@@ -467,6 +467,77 @@ fn the_default_context_is_forkserver_on_linux() {
     );
 }
 
+/// The processes whose parent is `pid` (Linux's `/proc/PID/task/*/children`).
+#[cfg(target_os = "linux")]
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// The forkserver keeps children forked ahead of requests (spares); killing them, as anything on
+/// the machine may, costs nothing but their replacement: the next starts work as before.
+#[test]
+#[cfg(target_os = "linux")]
+fn killed_forkserver_spares_are_replaced() {
+    let ctx = ctx("forkserver");
+    for round in 0..3 {
+        let p = ctx.process(exits_with, (round,));
+        p.start().unwrap();
+        p.join().unwrap();
+        assert_eq!(p.exitcode().unwrap(), Some(round));
+        // Every process below this one's children is now a spare: the children it started have
+        // all been joined, and the resource tracker has none. The server forks spares on its
+        // own time: wait for one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let spares = loop {
+            let spares: Vec<u32> = children_of(std::process::id())
+                .into_iter()
+                .flat_map(children_of)
+                .collect();
+            if !spares.is_empty() || std::time::Instant::now() > deadline {
+                break spares;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(!spares.is_empty(), "no spare found in round {round}");
+        for spare in spares {
+            // SAFETY: kill takes a pid and a signal.
+            unsafe { libc::kill(spare as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Starts from several threads at once each get their own child (requests queue in the
+/// forkserver's socket while no spare reads it), and every exit code reaches its own `join`.
+#[test]
+fn concurrent_forkserver_starts_each_get_their_child() {
+    let ctx = ctx("forkserver");
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let ctx = &ctx;
+            scope.spawn(move || {
+                for i in 0..8 {
+                    let code = thread * 10 + i;
+                    let p = ctx.process(exits_with, (code,));
+                    p.start().unwrap();
+                    p.join().unwrap();
+                    assert_eq!(p.exitcode().unwrap(), Some(code));
+                }
+            });
+        }
+    });
+}
+
 /// Says it is running (its `SIGINT` handler, if any, is installed by then), then blocks.
 #[cfg(unix)]
 #[multiprocessing::target]
