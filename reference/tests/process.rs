@@ -9,6 +9,9 @@
 
 mod common;
 use common::{ctx, Serial};
+#[cfg(target_os = "linux")]
+#[path = "common/children.rs"]
+mod children;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -467,23 +470,6 @@ fn the_default_context_is_forkserver_on_linux() {
     );
 }
 
-/// The processes whose parent is `pid` (Linux's `/proc/PID/task/*/children`).
-#[cfg(target_os = "linux")]
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
-            list.split_whitespace()
-                .filter_map(|pid| pid.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
-
 /// The forkserver keeps children forked ahead of requests (spares); killing them, as anything on
 /// the machine may, costs nothing but their replacement: the next starts work as before.
 #[test]
@@ -500,9 +486,9 @@ fn killed_forkserver_spares_are_replaced() {
         // own time: wait for one.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let spares = loop {
-            let spares: Vec<u32> = children_of(std::process::id())
+            let spares: Vec<i32> = children::children_of(std::process::id() as i32)
                 .into_iter()
-                .flat_map(children_of)
+                .flat_map(children::children_of)
                 .collect();
             if !spares.is_empty() || std::time::Instant::now() > deadline {
                 break spares;
@@ -512,7 +498,7 @@ fn killed_forkserver_spares_are_replaced() {
         assert!(!spares.is_empty(), "no spare found in round {round}");
         for spare in spares {
             // SAFETY: kill takes a pid and a signal.
-            unsafe { libc::kill(spare as libc::pid_t, libc::SIGKILL) };
+            unsafe { libc::kill(spare, libc::SIGKILL) };
         }
     }
 }

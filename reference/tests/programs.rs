@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use rstest::rstest;
 
+#[cfg(target_os = "linux")]
+#[path = "common/children.rs"]
+mod children;
+
 /// Hang guard for each program.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -181,21 +185,49 @@ fn the_forkserver_does_not_outlive_a_killed_parent() {
     );
     // SAFETY: a fresh descriptor nobody else owns.
     let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) };
+    // Its spares (children forked ahead of requests) must end with it: watch them too, once
+    // the server has forked one.
+    let spares = {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let spares = children::children_of(server);
+            if !spares.is_empty() || std::time::Instant::now() > deadline {
+                break spares;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    assert!(!spares.is_empty(), "the forkserver has no spare");
+    let spare_fds: Vec<std::os::fd::OwnedFd> = spares
+        .iter()
+        .filter_map(|&spare| {
+            // SAFETY: as above.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, spare, 0) } as i32;
+            // SAFETY: a fresh descriptor nobody else owns (a spare that already ended has none).
+            (fd >= 0).then(|| unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+            })
+        })
+        .collect();
     program.kill().unwrap(); // SIGKILL
     program.wait().unwrap();
-    let mut fds = [nix::poll::PollFd::new(
-        std::os::fd::AsFd::as_fd(&pidfd),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let ready = nix::poll::poll(
-        &mut fds,
-        nix::poll::PollTimeout::try_from(TIMEOUT.as_millis() as i32).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        ready, 1,
-        "the forkserver (pid {server}) is still running after its parent was killed"
-    );
+    for (what, fd) in std::iter::once(("the forkserver", &pidfd))
+        .chain(spare_fds.iter().map(|fd| ("a spare of the forkserver", fd)))
+    {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ready = nix::poll::poll(
+            &mut fds,
+            nix::poll::PollTimeout::try_from(TIMEOUT.as_millis() as i32).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ready, 1,
+            "{what} (server pid {server}) is still running after its parent was killed"
+        );
+    }
 }
 
 /// The README's IPC example: a queue, a shared value and a pipe cross into the child.
