@@ -206,22 +206,12 @@ impl WorkerInit {
 
 /// How long a waiter polls without sleeping when its answer is due within that time: a worker
 /// that just answered a request of one quick chunk, for the next request; the leader, for the
-/// reply to quick chunks. Waking a sleeping process on another CPU costs tens of microseconds on
-/// a virtual machine (an idle vCPU halts), more than a quick task's whole round trip.
+/// reply to quick chunks (why spinning pays: [`sys::SPIN`]).
 const SPIN: Duration = Duration::from_micros(50);
-
-/// A poll entry that waits for `fd` to be readable (or hung up); `-1` is ignored by `poll`.
-fn wait_for(fd: RawFd) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    }
-}
 
 /// Polls `fds` without sleeping until one is ready or [`SPIN`] has passed; whether one is.
 fn spin_poll(fds: &mut [libc::pollfd]) -> bool {
-    crate::sys::spin_poll(fds, SPIN)
+    sys::spin_poll(fds, SPIN)
 }
 
 // ----- the worker -----
@@ -246,14 +236,14 @@ fn worker_main(
     let lifeline = sys::pidfd_open(parent).filter(|_| unsafe { libc::getppid() } == parent);
     let mut done = 0u64;
     let mut functions: HashMap<FuncRef, std::result::Result<TaskFn, TaskError>> = HashMap::new();
-    let spin = crate::sys::can_spin();
+    let spin = sys::can_spin();
     let mut quick = false;
     loop {
         // After a quick chunk the next request is likely due at once: look for it awhile
         // before sleeping.
         if spin && quick {
             if let Ok(fd) = conn.fileno() {
-                spin_poll(&mut [wait_for(fd)]);
+                spin_poll(&mut [sys::wait_for(fd)]);
             }
         }
         // Wait for work, and leave if the pool's process is gone (a `fork` sibling may hold a
@@ -264,7 +254,7 @@ fn worker_main(
                     conn.fileno().map_err(|e| e.to_string())?,
                     lifeline.as_raw_fd(),
                 ]
-                .map(wait_for);
+                .map(sys::wait_for);
                 // No timeout: a sleeping poll arms no timer (costly on a virtual machine).
                 // SAFETY: `fds` is a valid array of pollfd; both descriptors are open.
                 while unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
@@ -637,7 +627,7 @@ impl Engine {
             wake_rx: File::from(wake_rx),
             leader_tx: File::from(leader_tx),
             leader_rx: File::from(leader_rx),
-            spin: crate::sys::can_spin(),
+            spin: sys::can_spin(),
             context,
             flavor,
             init,
@@ -949,7 +939,7 @@ impl Engine {
             }
             self.replace(&mut state);
             self.dispatch(&mut state, By::Handler);
-            let mut fds = vec![wait_for(self.wake_rx.as_raw_fd())];
+            let mut fds = vec![sys::wait_for(self.wake_rx.as_raw_fd())];
             let mut buffered = false;
             let leader = state.leader.is_some();
             for worker in &mut state.workers {
@@ -965,7 +955,7 @@ impl Engine {
                     -1
                 };
                 for fd in [conn, worker.sentinel] {
-                    fds.push(wait_for(fd));
+                    fds.push(sys::wait_for(fd));
                 }
             }
             // What this turn changed (a dead worker's tasks, a new worker) the leader sees too.
@@ -1341,13 +1331,13 @@ impl Engine {
         state: MutexGuard<'a, State>,
         left: Option<Duration>,
     ) -> MutexGuard<'a, State> {
-        let mut fds = vec![wait_for(self.leader_rx.as_raw_fd())];
+        let mut fds = vec![sys::wait_for(self.leader_rx.as_raw_fd())];
         let mut buffered = false;
         for worker in state.workers.iter().filter(|w| !w.gone) {
             let ready = worker.conn.ready_now();
             buffered |= ready;
             if ready || !worker.in_flight.is_empty() {
-                fds.push(wait_for(worker.conn.fileno().unwrap_or(-1)));
+                fds.push(sys::wait_for(worker.conn.fileno().unwrap_or(-1)));
             }
         }
         let quick = self.spin && state.chunk_nanos < SPIN.as_nanos() as f64;

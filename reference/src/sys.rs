@@ -187,12 +187,16 @@ pub(crate) fn spin_poll(fds: &mut [libc::pollfd], budget: Duration) -> bool {
 
 /// [`spin_poll`] for one descriptor's readability (or hang-up), for [`SPIN`].
 pub(crate) fn spin_readable(fd: BorrowedFd<'_>) -> bool {
-    let mut fds = [libc::pollfd {
-        fd: fd.as_raw_fd(),
+    spin_poll(&mut [wait_for(fd.as_raw_fd())], SPIN)
+}
+
+/// A poll entry that waits for `fd` to be readable (or hung up); `-1` is ignored by `poll`.
+pub(crate) fn wait_for(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
         events: libc::POLLIN,
         revents: 0,
-    }];
-    spin_poll(&mut fds, SPIN)
+    }
 }
 
 /// Whether the peer of the socket `fd` has closed its end (`POLLHUP` now, without waiting).
