@@ -18,7 +18,7 @@
 //! descriptors the child is handed. The child's pid, and later its exit code, come back on that
 //! pipe; the parent keeps its read end as the child's sentinel. (A pipe, not a socket: a socket
 //! in flight through `SCM_RIGHTS` makes the kernel schedule its garbage collector of such
-//! sockets, a wake-up per start.) When the parent ends, even by `SIGKILL`, its end of the control
+//! sockets, a wake-up of a kernel thread.) When the parent ends, even by `SIGKILL`, its end of the control
 //! socket closes and the server exits at once: it never outlives the program that started it.
 //!
 //! The server forks each child ahead of its request: a *spare*, already forked, reads the next
