@@ -562,18 +562,17 @@ fn serve_inner(control: OwnedFd) -> io::Result<Handover> {
             Some(_) => 0,
             None => libc::POLLIN,
         };
-        let entry = |fd: RawFd, events| libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
         // `-1`, where there is no such spare, is ignored by `poll`.
         let spare_fd = |spare: &Option<Spare>| spare.as_ref().map_or(-1, |s| s.server.as_raw_fd());
         let mut fds = [
-            entry(control.as_raw_fd(), control_events),
-            entry(exits.fd().as_raw_fd(), libc::POLLIN),
-            entry(spare_fd(&active), libc::POLLIN),
-            entry(spare_fd(&on_deck), libc::POLLIN),
+            libc::pollfd {
+                fd: control.as_raw_fd(),
+                events: control_events,
+                revents: 0,
+            },
+            sys::wait_for(exits.fd().as_raw_fd()),
+            sys::wait_for(spare_fd(&active)),
+            sys::wait_for(spare_fd(&on_deck)),
         ];
         // SAFETY: `fds` is a valid array of pollfd for the length given.
         if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
